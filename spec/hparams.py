@@ -1,0 +1,70 @@
+"""Hyper-parameters: symbol, default, domain (docs/methods.md's table is the contract).
+
+A :class:`HParam` knows its domain as a SymPy condition (:meth:`HParam.condition`, used by the
+proofs and the SMT encoding) and checks a user's value (:meth:`HParam.check`, used by the CLIs),
+returning a one-line message naming the parameter and the constraint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import sympy as sp
+
+from spec import symbols as S
+
+
+@dataclass(frozen=True)
+class HParam:
+    """One hyper-parameter of a method."""
+
+    name: str
+    symbol: sp.Symbol
+    default: float | int | None
+    constraint: str  # human-readable domain, e.g. "0 < eps_low < 1"
+    lower: float  # open lower bound
+    upper: float = math.inf  # open upper bound
+    integer: bool = False
+    optional: bool = False  # None allowed (means "off"; represented as sympy.oo)
+
+    def with_default(self, default: float | int | None) -> HParam:
+        return replace(self, default=default)
+
+    def condition(self, sym: sp.Expr | None = None) -> sp.Boolean:
+        """The domain as a SymPy condition on ``sym`` (default: this parameter's symbol)."""
+        x = self.symbol if sym is None else sym
+        cond = [x >= self.lower + 1] if self.integer else [x > self.lower]
+        if self.upper != math.inf:
+            cond.append(x < self.upper)
+        return sp.And(*cond)
+
+    def exact(self, value: float | int | None) -> sp.Expr:
+        """A user's value as an exact SymPy number (None -> oo, i.e. the option is off)."""
+        if value is None:
+            return sp.oo
+        return sp.Integer(value) if self.integer else sp.nsimplify(str(value), rational=True)
+
+    def check(self, value: float | int | None) -> str | None:
+        """None if ``value`` is in the domain, else a one-line message naming the constraint."""
+        if value is None:
+            return None if self.optional else f"{self.name} must be set ({self.constraint})"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{self.name} must be finite ({self.constraint}), got {value}"
+        if self.integer and (float(value) != int(value) or value < self.lower + 1):
+            return f"{self.name} must be a positive integer ({self.constraint}), got {value}"
+        if not (value > self.lower and value < self.upper):
+            return f"{self.name} must satisfy {self.constraint}, got {value}"
+        return None
+
+
+EPS_LOW = HParam("eps_low", S.eps_low, 0.2, "0 < eps_low < 1", 0.0, 1.0)
+EPS_HIGH = HParam("eps_high", S.eps_high, 0.2, "eps_high > 0", 0.0)
+N = HParam("n", S.n, 1, "n >= 1, integer", 0, integer=True)
+M = HParam("m", S.m, 2, "m >= 1, integer", 0, integer=True)
+BETA1 = HParam("beta1", S.beta1, 0.5, "beta1 > 0", 0.0)
+BETA2 = HParam("beta2", S.beta2, 1.0, "beta2 > 0", 0.0)
+DUAL_CLIP = HParam("dual_clip", S.dual_clip, None, "dual_clip None or dual_clip > 1", 1.0, optional=True)
+
+#: every hyper-parameter, by name (defaults here are the most common ones; methods override)
+ALL: dict[str, HParam] = {h.name: h for h in (EPS_LOW, EPS_HIGH, N, M, BETA1, BETA2, DUAL_CLIP)}

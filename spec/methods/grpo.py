@@ -1,0 +1,37 @@
+"""grpo: PPO's min/clip surrogate (hard clipping), with optional dual clip on HN.
+
+LN and HP lose their gradient (the clipped constant wins the min); with dual clip c, HN tokens with
+r > c are clipped to the constant c as well. ``dual_clip=None`` is c = oo (no clipping).
+"""
+
+import sympy as sp
+
+from spec.core import Branch, MethodSpec
+from spec.hparams import DUAL_CLIP, EPS_HIGH, EPS_LOW
+from spec.methods.pg import PG_BRANCH
+from spec.symbols import dual_clip, eps_high, eps_low, r, ratio
+
+#: HN with dual clip: r while r <= c, the constant c beyond (shared by gppo, ce_gppo)
+DUAL_CLIP_HN = Branch.from_V(sp.Piecewise((r, r <= dual_clip), (0, True)),
+                             J=sp.Piecewise((ratio, ratio <= dual_clip), (dual_clip, True)))
+
+
+def hard_clip_spec(name: str, title: str, eps_high_default: float) -> MethodSpec:
+    """PPO-style hard clipping; grpo and dapo differ only in eps_high's default."""
+    return MethodSpec(
+        name=name,
+        title=title,
+        summary="V = r inside; 0 on LN and HP (clipped constant); dual clip zeroes HN beyond c",
+        hparams=(EPS_LOW.with_default(0.2), EPS_HIGH.with_default(eps_high_default),
+                 DUAL_CLIP.with_default(None)),
+        branches={
+            "IN": PG_BRANCH,
+            "LN": Branch.from_V(sp.S.Zero, J=1 - eps_low),
+            "HP": Branch.from_V(sp.S.Zero, J=1 + eps_high),
+            "LP": PG_BRANCH,
+            "HN": DUAL_CLIP_HN,
+        },
+    )
+
+
+SPEC = hard_clip_spec("grpo", "GRPO / PPO clip (optional dual clip)", 0.2)
