@@ -1,0 +1,90 @@
+"""Input validation for ``policy_loss``: every message names the argument and the constraint.
+
+Shape, dtype and hyper-parameter checks always run (they are free). Value checks (mask entries in
+{0, 1}; log-probs finite and ≤ 1e-6 at masked-in positions; advantages finite there) read the data
+and synchronize with the device; ``check_inputs=False`` skips them.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+LOG_PROB_SLACK = 1e-6
+"""Largest positive log-prob accepted at a masked-in position (rounding noise of log_softmax)."""
+
+
+def compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    """float64 if any input is float64, otherwise float32 (also for bfloat16 and float16)."""
+    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
+def _tensor(name: str, x, floating: bool = True) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if floating and not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    return x
+
+
+def check_shapes(log_prob, old_log_prob, advantages, response_mask) -> torch.Tensor:
+    """Validate types and shapes; return advantages broadcast to (batch, response_len)."""
+    _tensor("log_prob", log_prob)
+    if log_prob.dim() != 2:
+        raise ValueError(f"log_prob must have shape (batch, response_len), got {tuple(log_prob.shape)}")
+    shape = tuple(log_prob.shape)
+    for name, x in (("old_log_prob", old_log_prob), ("response_mask", response_mask)):
+        _tensor(name, x, floating=name != "response_mask")
+        if tuple(x.shape) != shape:
+            raise ValueError(f"{name} must have the shape of log_prob {shape}, got {tuple(x.shape)}")
+    _tensor("advantages", advantages, floating=False)
+    if advantages.dtype == torch.bool or advantages.is_complex():
+        raise ValueError(f"advantages must be a real-valued tensor, got dtype {advantages.dtype}")
+    if tuple(advantages.shape) == shape[:1]:
+        advantages = advantages[:, None]
+    elif tuple(advantages.shape) != shape:
+        raise ValueError(f"advantages must have shape {shape} or ({shape[0]},), got {tuple(advantages.shape)}")
+    return advantages.expand(shape)
+
+
+def check_mask_dtype(response_mask: torch.Tensor) -> None:
+    if response_mask.is_complex():
+        raise ValueError(f"response_mask must be boolean or 0/1, got dtype {response_mask.dtype}")
+
+
+def check_values(log_prob, old_log_prob, advantages, mask: torch.Tensor, response_mask) -> None:
+    """The value checks (one device synchronization); ``mask`` is the boolean mask."""
+    if response_mask.dtype != torch.bool and not bool(((response_mask == 0) | (response_mask == 1)).all()):
+        raise ValueError("response_mask must be boolean or contain only 0 and 1")
+    for name, x in (("log_prob", log_prob), ("old_log_prob", old_log_prob)):
+        x = x.detach()
+        bad = mask & ~(torch.isfinite(x) & (x <= LOG_PROB_SLACK))
+        if bool(bad.any()):
+            where = tuple(bad.nonzero()[0].tolist())
+            raise ValueError(
+                f"{name} must be finite and <= {LOG_PROB_SLACK:g} at masked-in positions; "
+                f"got {x[where].item()!r} at {where}"
+            )
+    bad = mask & ~torch.isfinite(advantages)
+    if bool(bad.any()):
+        where = tuple(bad.nonzero()[0].tolist())
+        raise ValueError(f"advantages must be finite at masked-in positions; got {advantages[where].item()!r} at {where}")
+
+
+def check_positive(name: str, value, read_tensors: bool = True) -> None:
+    """``normalizer`` / ``loss_scale_factor``: None or a finite number (or one-element tensor) > 0.
+
+    A tensor's value is only read (a device synchronization) when ``read_tensors`` is true.
+    """
+    if value is None:
+        return
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a number or a one-element tensor, got shape {tuple(value.shape)}")
+        if not read_tensors:
+            return
+        value = value.item()
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be None or a finite number > 0, got {value!r}")

@@ -1,0 +1,102 @@
+"""The pieces a method is made of: token regions, the per-token terms (V, J) and the registry row.
+
+A method is a function ``terms(tokens, **hparams) -> Terms`` that returns, per token and in log
+space, the weight ``V`` on ∇log π and the surrogate value ``J`` of docs/methods.md, plus a
+``LossSpec`` row that names it and gives its hyper-parameter defaults. Everything here is
+detached (no autograd): ``dgpo_ref.loss`` turns V into the gradient and J into the loss value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import torch
+
+from .hparams import DOMAINS, Domain
+
+NEG_INF = -math.inf
+
+IN, LN, HP, LP, HN = range(5)
+REGIONS = ("IN", "LN", "HP", "LP", "HN")
+"""Region names, indexed by the integer codes stored in ``Tokens.region``."""
+
+
+def classify(ratio: torch.Tensor, adv: torch.Tensor, eps_low: float, eps_high: float) -> torch.Tensor:
+    """Region code per token (docs/methods.md): breakpoints belong to IN; A = 0 goes to LP/HN.
+
+    The comparison is made on the ratio r = exp(log r) in the compute dtype against the bounds
+    1 - eps_low and 1 + eps_high rounded to that dtype (as PPO implementations clip r).
+    """
+    low = ratio < 1.0 - eps_low
+    high = ratio > 1.0 + eps_high
+    region = torch.full(ratio.shape, IN, dtype=torch.int8, device=ratio.device)
+    region = region.masked_fill(low & (adv < 0), LN).masked_fill(low & (adv >= 0), LP)
+    return region.masked_fill(high & (adv > 0), HP).masked_fill(high & (adv <= 0), HN)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Detached, sanitized per-token inputs in the compute dtype, shape (batch, response_len)."""
+
+    log_r: torch.Tensor
+    log_p: torch.Tensor
+    adv: torch.Tensor
+    region: torch.Tensor
+
+    @property
+    def ratio(self) -> torch.Tensor:
+        return torch.exp(self.log_r)
+
+    @classmethod
+    def build(cls, log_p, old_log_p, adv, eps_low: float, eps_high: float) -> Tokens:
+        log_r = log_p - old_log_p
+        return cls(log_r, log_p, adv, classify(torch.exp(log_r), adv, eps_low, eps_high))
+
+    def by_region(self, *, IN, LN, HP, LP, HN) -> torch.Tensor:  # noqa: N803 (region names)
+        """Pick, per token, the value given for its region (tensors or Python floats)."""
+        values = (IN, LN, HP, LP, HN)  # indexed by region code
+        out = torch.as_tensor(values[0], dtype=self.log_r.dtype, device=self.log_r.device)
+        out = out.expand_as(self.log_r)
+        for code in range(1, len(values)):
+            out = torch.where(self.region == code, values[code], out)
+        return out
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Per-token log V (−inf where V = 0), log |J|, and the sign of J (+1 unless noted)."""
+
+    log_v: torch.Tensor
+    log_j: torch.Tensor
+    sign_j: torch.Tensor | float = 1.0
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """One registry row: a method's name, its terms function, defaults and hyper-parameter domains."""
+
+    name: str
+    terms: Callable[..., Terms]
+    defaults: Mapping[str, object]
+    summary: str
+    domains: Mapping[str, Domain] = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+        object.__setattr__(self, "domains", MappingProxyType({k: DOMAINS[k] for k in self.defaults}))
+
+    def resolve(self, hparams: Mapping[str, object]) -> dict[str, object]:
+        """Defaults overridden by ``hparams``; ValueError naming any unknown or out-of-domain value."""
+        unknown = sorted(set(hparams) - set(self.defaults))
+        if unknown:
+            raise ValueError(
+                f"unknown hyper-parameter {unknown[0]!r} for method {self.name!r} "
+                f"(accepted: {', '.join(self.defaults)})"
+            )
+        resolved = {**self.defaults, **hparams}
+        for key, value in resolved.items():
+            self.domains[key].check(key, value, self.name)
+        return resolved

@@ -1,0 +1,45 @@
+"""Per-call metrics, as plain Python floats (one device synchronization for all of them).
+
+Keys: ``loss``; ``tokens`` (masked-in count); ``region/<R>`` (fraction of masked-in tokens in
+region R, the five sum to 1); ``v_mean/<R>`` and ``v_max/<R>`` (V over those tokens, 0.0 for an
+empty region); ``kl/k1`` = mean(−log r) and ``kl/k3`` = mean(r − 1 − log r) (Schulman's
+estimators of KL(π_old‖π_θ)); ``ratio/min``, ``ratio/mean``, ``ratio/max``; ``nonfinite_tokens``
+(masked-in tokens whose gradient entry overflowed: a trainer may skip such a step). Every
+statistic over an empty mask is 0.0, never NaN.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .method import REGIONS, Terms, Tokens
+
+
+def _masked(x: torch.Tensor, mask: torch.Tensor, fill: float) -> torch.Tensor:
+    return torch.where(mask, x, torch.full_like(x, fill))
+
+
+def loss_metrics(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.Tensor,
+                 loss: torch.Tensor) -> dict[str, float]:
+    f64 = torch.float64  # statistics in float64: exact counts and fractions
+    count = mask.sum().to(f64)
+    denom = count.clamp(min=1)
+    log_r = _masked(tokens.log_r.to(f64), mask, 0.0)
+    ratio, v = torch.exp(log_r), torch.exp(terms.log_v.to(f64))
+    names, values = ["loss", "tokens"], [loss, count]
+    for code, region in enumerate(REGIONS):
+        sel = mask & (tokens.region == code)
+        n_sel = sel.sum().to(f64)
+        names += [f"region/{region}", f"v_mean/{region}", f"v_max/{region}"]
+        values += [n_sel / denom, _masked(v, sel, 0.0).sum() / n_sel.clamp(min=1), _masked(v, sel, 0.0).amax()]
+    empty = count == 0
+    names += ["kl/k1", "kl/k3", "ratio/min", "ratio/mean", "ratio/max", "nonfinite_tokens"]
+    values += [
+        (-log_r).sum() / denom,
+        (torch.expm1(log_r) - log_r).sum() / denom,
+        torch.where(empty, 0.0, _masked(ratio, mask, torch.inf).amin()),
+        _masked(ratio, mask, 0.0).sum() / denom,
+        _masked(ratio, mask, 0.0).amax(),
+        (mask & ~torch.isfinite(coef)).sum(),
+    ]
+    return dict(zip(names, torch.stack([x.to(f64) for x in values]).tolist()))

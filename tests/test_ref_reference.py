@@ -1,0 +1,99 @@
+"""An independent float64 evaluation of docs/methods.md's table, in r-space with plain ``math``.
+
+Written from the table, not from dgpo_ref: the tests compare dgpo_ref's gradients and loss values
+against it. ``region`` and ``weight_v`` / ``value_j`` take Python floats.
+"""
+
+from __future__ import annotations
+
+import math
+
+DEFAULTS = {
+    "pg": {"eps_low": 0.2, "eps_high": 0.2},
+    "grpo": {"eps_low": 0.2, "eps_high": 0.2, "dual_clip": None},
+    "dapo": {"eps_low": 0.2, "eps_high": 0.28, "dual_clip": None},
+    "cispo": {"eps_low": 0.2, "eps_high": 0.2},
+    "gppo": {"eps_low": 0.2, "eps_high": 0.2, "dual_clip": None},
+    "ce_gppo": {"eps_low": 0.2, "eps_high": 0.2, "beta1": 0.5, "beta2": 1.0, "dual_clip": None},
+    "aspo": {"eps_low": 0.2, "eps_high": 0.2, "dual_clip": 3.0},
+    "dgpo": {"eps_low": 0.2, "eps_high": 0.2, "n": 1, "m": 2},
+}
+
+
+def region(r: float, a: float, eps_low: float, eps_high: float) -> str:
+    if r < 1 - eps_low:
+        return "LN" if a < 0 else "LP"
+    if r > 1 + eps_high:
+        return "HP" if a > 0 else "HN"
+    return "IN"
+
+
+def _cap(x, c):
+    return x if c is None else min(x, c)
+
+
+def weight_v(method: str, r: float, a: float, log_p: float = -1.0, **hp) -> float:
+    """V = p·W for one token."""
+    hp = {**DEFAULTS[method], **hp}
+    el, eh, c = hp["eps_low"], hp["eps_high"], hp.get("dual_clip")
+    reg = region(r, a, el, eh)
+    hn_dual = 0.0 if (c is not None and r > c) else r
+    if method == "pg":
+        return r
+    if method in ("grpo", "dapo"):
+        return {"IN": r, "LN": 0.0, "HP": 0.0, "LP": r, "HN": hn_dual}[reg]
+    if method == "cispo":
+        return min(max(r, 1 - el), 1 + eh)
+    if method in ("gppo", "ce_gppo"):
+        b1, b2 = (hp["beta1"], hp["beta2"]) if method == "ce_gppo" else (1.0, 1.0)
+        return {"IN": r, "LN": b1 * (1 - el), "HP": b2 * (1 + eh), "LP": r, "HN": hn_dual}[reg]
+    if method == "aspo":
+        inside = 1 / r if a > 0 else r
+        return {"IN": inside, "LN": 0.0, "HP": 0.0, "LP": _cap(1 / r, c), "HN": _cap(r, c)}[reg]
+    if method == "dgpo":
+        n, m = hp["n"], hp["m"]
+        ln = r ** (n + 1) / (1 - el) ** n
+        hp_ = (1 + eh) ** (1 / m) * r ** ((m - 1) / m)
+        return {"IN": r, "LN": ln, "HP": hp_, "LP": r, "HN": r}[reg]
+    raise KeyError(method)
+
+
+def value_j(method: str, r: float, a: float, log_p: float = -1.0, **hp) -> float:
+    """The surrogate's value J for one token (the loss is −A·J)."""
+    hp = {**DEFAULTS[method], **hp}
+    el, eh, c = hp["eps_low"], hp["eps_high"], hp.get("dual_clip")
+    reg = region(r, a, el, eh)
+    if method == "cispo":
+        return min(max(r, 1 - el), 1 + eh) * log_p
+    if method in ("grpo", "dapo", "gppo", "ce_gppo") and reg == "HN" and c is not None and r > c:
+        return c
+    if method in ("grpo", "dapo") and reg in ("LN", "HP"):
+        return 1 - el if reg == "LN" else 1 + eh
+    if method == "aspo" and reg in ("LN", "HP"):
+        return 1 - el if reg == "LN" else 1 / (1 + eh)
+    return weight_v(method, r, a, log_p, **hp)
+
+
+def load():
+    """This module, loaded by path (robust to how pytest imports the tests directory)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__)
+    spec = importlib.util.spec_from_file_location("dgpo_ref_test_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reference_dgpo_is_the_w_form_with_continuity_constants():
+    """The V table for dgpo equals p·C_left·pⁿ on LN and p·C_right·p^(−1/m) on HP (DESIGN.md)."""
+    el, eh, n, m, p_old = 0.2, 0.2, 2, 3, 0.3
+    c_left = 1 / (p_old ** (n + 1) * (1 - el) ** n)
+    c_right = (1 + eh) ** (1 / m) / p_old ** ((m - 1) / m)
+    for p, a, w in ((0.1, -1.0, c_left * 0.1**n), (0.5, 1.0, c_right * 0.5 ** (-1 / m))):
+        assert math.isclose(weight_v("dgpo", p / p_old, a, n=n, m=m), p * w, rel_tol=1e-12)
+    # continuity at both breakpoints, approached from outside
+    for r, a in ((1 - el, -1.0), (1 + eh, 1.0)):
+        outside = r * (1 - 1e-12) if a < 0 else r * (1 + 1e-12)
+        assert math.isclose(weight_v("dgpo", outside, a, n=n, m=m), r, rel_tol=1e-9)
