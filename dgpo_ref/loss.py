@@ -62,8 +62,15 @@ def _loss_value(terms: Terms, adv: torch.Tensor, w: torch.Tensor, live: torch.Te
 
 
 def _coefficients(terms: Terms, adv: torch.Tensor, w: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
-    """d loss / d log_prob per token: −A·V·w, exactly 0 where the token is not live."""
-    return torch.where(live, -adv * (torch.exp(terms.log_v) * w), torch.zeros_like(w))
+    """d loss / d log_prob per token: −A·V·w, exactly 0 where the token is not live.
+
+    Where V itself overflows, the product is formed in log space instead, so the entry is ±inf
+    only where |A|·V·w does not fit the compute dtype.
+    """
+    v = torch.exp(terms.log_v)
+    direct = -adv * (v * w)
+    via_log = -torch.sign(adv) * torch.exp(torch.log(adv.abs()) + terms.log_v + torch.log(w))
+    return torch.where(live, torch.where(torch.isinf(v), via_log, direct), torch.zeros_like(w))
 
 
 def policy_loss(

@@ -74,6 +74,34 @@ def value_j(method: str, r: float, a: float, log_p: float = -1.0, **hp) -> float
     return weight_v(method, r, a, log_p, **hp)
 
 
+def log_weight_v(method: str, log_r: float, a: float, **hp) -> float:
+    """log V for one token from log r, for ratios far outside float range (−inf where V = 0)."""
+    hp = {**DEFAULTS[method], **hp}
+    el, eh, c = hp["eps_low"], hp["eps_high"], hp.get("dual_clip")
+    if log_r < math.log(1 - el):
+        reg = "LN" if a < 0 else "LP"
+    elif log_r > math.log1p(eh):
+        reg = "HP" if a > 0 else "HN"
+    else:
+        reg = "IN"
+    log_c = math.inf if c is None else math.log(c)
+    hn = -math.inf if (method != "aspo" and log_r > log_c) else log_r
+    table = {
+        "pg": {},
+        "grpo": {"LN": -math.inf, "HP": -math.inf, "HN": hn},
+        "dapo": {"LN": -math.inf, "HP": -math.inf, "HN": hn},
+        "cispo": {k: min(max(log_r, math.log(1 - el)), math.log1p(eh)) for k in ("IN", "LN", "HP", "LP", "HN")},
+        "gppo": {"LN": math.log(1 - el), "HP": math.log1p(eh), "HN": hn},
+        "ce_gppo": {"LN": math.log(hp.get("beta1", 1) * (1 - el)), "HP": math.log(hp.get("beta2", 1) * (1 + eh)),
+                    "HN": hn},
+        "aspo": {"IN": -log_r if a > 0 else log_r, "LN": -math.inf, "HP": -math.inf,
+                 "LP": min(-log_r, log_c), "HN": min(log_r, log_c)},
+        "dgpo": {"LN": (hp.get("n", 1) + 1) * log_r - hp.get("n", 1) * math.log(1 - el),
+                 "HP": math.log1p(eh) / hp.get("m", 2) + (hp.get("m", 2) - 1) / hp.get("m", 2) * log_r},
+    }[method]
+    return table.get(reg, log_r)
+
+
 def load():
     """This module, loaded by path (robust to how pytest imports the tests directory)."""
     import importlib.util
@@ -97,3 +125,13 @@ def test_reference_dgpo_is_the_w_form_with_continuity_constants():
     for r, a in ((1 - el, -1.0), (1 + eh, 1.0)):
         outside = r * (1 - 1e-12) if a < 0 else r * (1 + 1e-12)
         assert math.isclose(weight_v("dgpo", outside, a, n=n, m=m), r, rel_tol=1e-9)
+
+
+def test_log_reference_agrees_with_ratio_reference():
+    for method in DEFAULTS:
+        for r in (0.01, 0.5, 0.9, 1.1, 1.5, 2.5, 4.0, 50.0):
+            for a in (-1.0, 0.0, 1.0):
+                v = weight_v(method, r, a)
+                log_v = log_weight_v(method, math.log(r), a)
+                assert (v == 0 and log_v == -math.inf) or math.isclose(math.log(v), log_v, abs_tol=1e-12), (
+                    method, r, a)
