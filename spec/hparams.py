@@ -34,9 +34,10 @@ class HParam:
     def condition(self, sym: sp.Expr | None = None) -> sp.Boolean:
         """The domain as a SymPy condition on ``sym`` (default: this parameter's symbol)."""
         x = self.symbol if sym is None else sym
-        cond = [x >= self.lower + 1] if self.integer else [x > self.lower]
+        lower = sp.Rational(str(self.lower))
+        cond = [x >= lower + 1] if self.integer else [x > lower]
         if self.upper != math.inf:
-            cond.append(x < self.upper)
+            cond.append(x < sp.Rational(str(self.upper)))
         return sp.And(*cond)
 
     def exact(self, value: float | int | None) -> sp.Expr:
@@ -52,9 +53,9 @@ class HParam:
         if isinstance(value, float) and not math.isfinite(value):
             return f"{self.name} must be finite ({self.constraint}), got {value}"
         if self.integer and (float(value) != int(value) or value < self.lower + 1):
-            return f"{self.name} must be a positive integer ({self.constraint}), got {value}"
+            return f"{self.name} must be a positive integer ({self.constraint}), got {value:g}"
         if not (value > self.lower and value < self.upper):
-            return f"{self.name} must satisfy {self.constraint}, got {value}"
+            return f"{self.name} must satisfy {self.constraint}, got {value:g}"
         return None
 
 
