@@ -1,0 +1,150 @@
+"""Target 2: per-token log-probs (+ entropy) from hidden states, chunked vs naive.
+
+For each (hidden, vocab) shape: forward + backward of ``sum(logp) + sum(entropy)`` w.r.t. the hidden
+states and the LM head, measured for the naive path (full float32 logits), the custom autograd
+Function (``chunked``) and ``torch.utils.checkpoint`` per chunk (``checkpoint``).
+
+* memory: peak bytes above what the inputs already hold, each path in a fresh child process (CPU:
+  peak RSS; GPU: ``torch.cuda.max_memory_allocated``). It includes the parameter gradients
+  (``weight.grad`` is V x H, needed by every path), reported separately as ``grad_bytes``.
+* time: median of interleaved runs in one process, ratio to naive.
+* agreement: max |chunked - naive| over log-probs, entropy and both gradients (float32 inputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from bench.common import mib, peak_rss_bytes, reset_peak_rss, run_child, sync, time_side_by_side
+from dgpo_ref.logprobs import (
+    checkpointed_logprobs_and_entropy,
+    chunked_logprobs_and_entropy,
+    naive_logprobs_and_entropy,
+)
+
+IMPLS = {
+    "naive": lambda h, w, y, cs: naive_logprobs_and_entropy(h, w, y),
+    "chunked": lambda h, w, y, cs: chunked_logprobs_and_entropy(h, w, y, chunk_size=cs),
+    "checkpoint": lambda h, w, y, cs: checkpointed_logprobs_and_entropy(h, w, y, chunk_size=cs),
+}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def make_inputs(tokens: int, hidden: int, vocab: int, dtype: torch.dtype, device: str, seed: int = 0):
+    g = torch.Generator(device=device).manual_seed(seed)
+    h = torch.randn(tokens, hidden, generator=g, device=device, dtype=dtype).requires_grad_()
+    w = (torch.randn(vocab, hidden, generator=g, device=device, dtype=dtype) * hidden ** -0.5).requires_grad_()
+    y = torch.randint(0, vocab, (tokens,), generator=g, device=device)
+    return h, w, y
+
+
+def step(impl: str, h, w, y, chunk_size: int):
+    """One forward + backward; returns (logprobs, entropy, d_hidden, d_weight), gradients cleared."""
+    lp, ent = IMPLS[impl](h, w, y, chunk_size)
+    (lp.sum() + ent.sum()).backward()
+    out = (lp.detach(), ent.detach(), h.grad, w.grad)
+    h.grad = w.grad = None
+    return out
+
+
+def measure_peak(args: dict) -> dict:
+    """In this (fresh) process: peak extra bytes of one forward + backward of ``args['impl']``."""
+    torch.manual_seed(0)
+    dev, dtype = args["device"], DTYPES[args["dtype"]]
+    h, w, y = make_inputs(args["tokens"], args["hidden"], args["vocab"], dtype, dev)
+    small = make_inputs(8, args["hidden"], 16, dtype, dev)
+    step(args["impl"], *small, 4)  # load kernels / thread pools outside the measurement
+    sync(dev)
+    if dev.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = reset_peak_rss()
+    lp, ent = IMPLS[args["impl"]](h, w, y, args["chunk_size"])
+    (lp.sum() + ent.sum()).backward()
+    sync(dev)
+    peak = torch.cuda.max_memory_allocated() if dev.startswith("cuda") else peak_rss_bytes()
+    grad_bytes = h.grad.numel() * h.grad.element_size() + w.grad.numel() * w.grad.element_size()
+    return {"peak_extra_bytes": peak - base, "grad_bytes": grad_bytes}
+
+
+def agreement(tokens: int, hidden: int, vocab: int, device: str, chunk_size: int) -> dict:
+    """Max abs difference chunked vs naive, float32 inputs, values and gradients."""
+    h, w, y = make_inputs(tokens, hidden, vocab, torch.float32, device)
+    ref = step("naive", h, w, y, chunk_size)
+    got = step("chunked", h, w, y, chunk_size)
+    names = ["logprobs", "entropy", "d_hidden", "d_weight"]
+    return {n: float((a - b).abs().max()) for n, a, b in zip(names, got, ref)}
+
+
+def peak_of(impl: str, shape: dict, device: str) -> dict:
+    args = dict(shape, impl=impl, device=device)
+    if device.startswith("cuda"):  # allocator stats are per process and resettable: no child needed
+        torch.cuda.empty_cache()
+        return measure_peak(args)
+    return run_child("bench.bench_logprobs", args)
+
+
+def _times(impls, inputs, chunk_size: int, repeats: int, device: str) -> dict[str, float]:
+    h, w, y = inputs
+    return time_side_by_side({impl: (lambda i=impl: step(i, h, w, y, chunk_size)) for impl in impls},
+                             repeats=repeats, warmup=1, device=device)
+
+
+def run_shape(tokens: int, hidden: int, vocab: int, dtype: str, device: str, chunk_size: int,
+              repeats: int, impls=("naive", "chunked", "checkpoint")) -> dict:
+    shape = dict(tokens=tokens, hidden=hidden, vocab=vocab, dtype=dtype, chunk_size=chunk_size)
+    mem = {impl: peak_of(impl, shape, device) for impl in impls}
+    times = _times(impls, make_inputs(tokens, hidden, vocab, DTYPES[dtype], device), chunk_size,
+                   repeats, device)
+    row = dict(shape, device=device, seconds={k: round(v, 4) for k, v in times.items()},
+               peak_extra_mib={k: mib(v["peak_extra_bytes"]) for k, v in mem.items()},
+               grad_mib=mib(mem["naive"]["grad_bytes"]))
+    for impl in impls:
+        if impl != "naive":
+            row[f"{impl}_time_ratio"] = round(times[impl] / times["naive"], 3)
+            row[f"{impl}_mem_ratio"] = round(mem[impl]["peak_extra_bytes"]
+                                             / max(mem["naive"]["peak_extra_bytes"], 1), 3)
+    if dtype == "float32":
+        row["max_abs_diff"] = agreement(tokens, hidden, vocab, device, chunk_size)
+    return row
+
+
+SHAPES = {  # (tokens, hidden, vocab): SmolLM2-135M's and Qwen2.5-1.5B's LM heads
+    "full": [(4096, 576, 49152), (4096, 1536, 151936)],
+    "quick": [(1024, 64, 8192), (1024, 128, 16384)],
+}
+CHUNK = {"full": 1024, "quick": 256}
+
+
+def run(mode: str = "full", device: str = "cpu", dtypes=("float32",), chunk_size: int = 1024,
+        repeats: int = 3, progress=None) -> list[dict]:
+    chunk_size = min(chunk_size, CHUNK[mode])
+    rows = []
+    for tokens, hidden, vocab in SHAPES[mode]:
+        for dtype in dtypes:
+            rows.append(run_shape(tokens, hidden, vocab, dtype, device, chunk_size, repeats))
+            if progress is not None:
+                progress(rows[-1])
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--mode", choices=sorted(SHAPES), default="quick")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure_peak(json.loads(args.child))))
+        return 0
+    for row in run(args.mode, args.device):
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

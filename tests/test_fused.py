@@ -1,0 +1,122 @@
+"""dgpo_ref.fused agrees with the reference policy_loss("dgpo"): value, gradient, metrics, errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from dgpo_ref import AGG_MODES, policy_loss
+from dgpo_ref.fused import fused_policy_loss
+
+
+def _inputs(dtype=torch.float64, batch=6, length=40, seed=0, spread=0.6, adv_scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    old = -torch.rand(batch, length, generator=g, dtype=torch.float64) * 4
+    log_r = (torch.rand(batch, length, generator=g, dtype=torch.float64) - 0.5) * 2 * spread
+    adv = torch.randn(batch, generator=g, dtype=torch.float64) * adv_scale
+    adv[0] = 0.0
+    mask = torch.rand(batch, length, generator=g) < 0.8
+    return dict(log_prob=(old + log_r).clamp(max=0).to(dtype), old_log_prob=old.to(dtype),
+                advantages=adv.to(dtype), response_mask=mask)
+
+
+def _both(inputs, **kw):
+    out = []
+    for fn in (policy_loss, fused_policy_loss):
+        lp = inputs["log_prob"].clone().requires_grad_()
+        loss, metrics = fn("dgpo", **{**inputs, "log_prob": lp}, **kw)
+        loss.backward()
+        out.append((loss.detach(), lp.grad, metrics))
+    return out
+
+
+def _assert_same(ref, got, dtype):
+    tol = {torch.float64: dict(rtol=1e-12, atol=1e-15)}.get(dtype, dict(rtol=2e-6, atol=1e-7))
+    assert got[0].dtype == ref[0].dtype and got[1].dtype == ref[1].dtype
+    torch.testing.assert_close(got[0].double(), ref[0].double(), **tol)
+    torch.testing.assert_close(got[1].double(), ref[1].double(), **tol)
+    assert got[2].keys() == ref[2].keys()
+    for key in ref[2]:
+        assert math.isclose(got[2][key], ref[2][key], rel_tol=1e-5, abs_tol=1e-9), key
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("mode", sorted(AGG_MODES))
+def test_matches_reference_mixed_regions(dtype, mode):
+    inputs = _inputs(dtype)
+    ref, got = _both(inputs, loss_agg_mode=mode)
+    assert all(ref[2][f"region/{r}"] > 0 for r in ("IN", "LN", "HP", "LP", "HN"))  # every region is hit
+    _assert_same(ref, got, dtype)
+
+
+@pytest.mark.parametrize("hp", [dict(n=1, m=2), dict(n=3, m=1), dict(n=2, m=5, eps_low=0.1, eps_high=0.35)])
+def test_matches_reference_hyperparameters_and_normalizer(hp):
+    inputs = _inputs(torch.float64, seed=3, spread=2.0)
+    ref, got = _both(inputs, normalizer=1000.0, **hp)
+    _assert_same(ref, got, torch.float64)
+
+
+def test_breakpoints_padding_and_zero_advantage():
+    inputs = _inputs(torch.float32, seed=5)
+    old = inputs["old_log_prob"]
+    lp = inputs["log_prob"].clone()
+    lp[1, :4] = old[1, :4] + math.log(0.8)   # r at the lower breakpoint (rounded in float32)
+    lp[2, :4] = old[2, :4] + math.log(1.2)   # and at the upper one
+    mask = inputs["response_mask"].clone()
+    mask[3, -3:] = False
+    lp[3, -3:] = torch.tensor([float("nan"), float("inf"), -float("inf")])  # padding never enters
+    ref, got = _both({**inputs, "log_prob": lp, "response_mask": mask})
+    assert torch.isfinite(got[1]).all() and (got[1][3, -3:] == 0).all() and (got[1][0] == 0).all()
+    _assert_same(ref, got, torch.float32)
+
+
+def test_overflow_defers_to_the_log_space_reference():
+    inputs = _inputs(torch.float32, seed=7)
+    old = inputs["old_log_prob"].clone()
+    old[1, :3] = -100.0                                   # r > e^95 > float32 max
+    inputs["advantages"][1] = -1.0                        # on HN: V = r, so |A|·V·w overflows
+    inputs["response_mask"][1, :3] = True
+    ref, got = _both({**inputs, "old_log_prob": old}, check_inputs=False)
+    assert ref[2]["nonfinite_tokens"] > 0                 # the regime is real
+    torch.testing.assert_close(got[0], ref[0])
+    torch.testing.assert_close(got[1], ref[1])
+    assert got[2] == ref[2] or all(math.isclose(got[2][k], ref[2][k]) for k in ref[2])
+
+
+def test_without_metrics_returns_empty_dict_and_same_gradient():
+    inputs = _inputs(torch.float32, seed=2)
+    ref, _ = _both(inputs)
+    lp = inputs["log_prob"].clone().requires_grad_()
+    loss, metrics = fused_policy_loss("dgpo", **{**inputs, "log_prob": lp}, metrics=False)
+    loss.backward()
+    assert metrics == {}
+    torch.testing.assert_close(lp.grad, ref[1])
+
+
+def test_other_methods_pass_through_to_reference():
+    inputs = _inputs(torch.float64)
+    want, _ = policy_loss("grpo", **inputs)
+    got, _ = fused_policy_loss("grpo", **inputs)
+    assert got.item() == want.item()
+
+
+@pytest.mark.parametrize("bad", [
+    dict(n=0), dict(eps_low=1.0), dict(foo=1),
+    dict(log_prob=torch.zeros(3)),
+    dict(advantages=torch.full((6,), float("nan"))),
+    dict(log_prob=torch.full((6, 40), 0.5, dtype=torch.float64)),
+    dict(normalizer=-1.0),
+    dict(loss_agg_mode="nope"),
+])
+def test_bad_inputs_raise_the_reference_error(bad):
+    inputs = _inputs(torch.float64)
+    kw = {k: v for k, v in bad.items() if k not in inputs}
+    call = {**inputs, **{k: v for k, v in bad.items() if k in inputs}}
+    messages = []
+    for fn in (policy_loss, fused_policy_loss):
+        with pytest.raises(ValueError) as err:
+            fn("dgpo", **call, **kw)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
