@@ -44,8 +44,10 @@ def check_shapes(log_prob, old_log_prob, advantages, response_mask) -> torch.Ten
         raise ValueError(f"advantages must be a real-valued tensor, got dtype {advantages.dtype}")
     if tuple(advantages.shape) == shape[:1]:
         advantages = advantages[:, None]
-    elif tuple(advantages.shape) != shape:
-        raise ValueError(f"advantages must have shape {shape} or ({shape[0]},), got {tuple(advantages.shape)}")
+    elif tuple(advantages.shape) not in (shape, (shape[0], 1)):
+        raise ValueError(
+            f"advantages must have shape {shape}, ({shape[0]},) or ({shape[0]}, 1), got {tuple(advantages.shape)}"
+        )
     return advantages.expand(shape)
 
 
@@ -54,23 +56,28 @@ def check_mask_dtype(response_mask: torch.Tensor) -> None:
         raise ValueError(f"response_mask must be boolean or 0/1, got dtype {response_mask.dtype}")
 
 
+def _first_bad(name: str, x: torch.Tensor, bad: torch.Tensor, constraint: str) -> ValueError:
+    where = tuple(bad.nonzero()[0].tolist())
+    return ValueError(f"{name} must be {constraint} at masked-in positions; got {x[where].item()!r} at {where}")
+
+
 def check_values(log_prob, old_log_prob, advantages, mask: torch.Tensor, response_mask) -> None:
-    """The value checks (one device synchronization); ``mask`` is the boolean mask."""
-    if response_mask.dtype != torch.bool and not bool(((response_mask == 0) | (response_mask == 1)).all()):
+    """The value checks; ``mask`` is the boolean mask. One device synchronization when all pass."""
+    bad_mask = (response_mask != 0) & (response_mask != 1)
+    lp, olp = log_prob.detach(), old_log_prob.detach()
+    bad_lp = mask & ~(torch.isfinite(lp) & (lp <= LOG_PROB_SLACK))
+    bad_olp = mask & ~(torch.isfinite(olp) & (olp <= LOG_PROB_SLACK))
+    bad_adv = mask & ~torch.isfinite(advantages)
+    flags = torch.stack([bad_mask.any(), bad_lp.any(), bad_olp.any(), bad_adv.any()]).tolist()
+    if flags[0]:
         raise ValueError("response_mask must be boolean or contain only 0 and 1")
-    for name, x in (("log_prob", log_prob), ("old_log_prob", old_log_prob)):
-        x = x.detach()
-        bad = mask & ~(torch.isfinite(x) & (x <= LOG_PROB_SLACK))
-        if bool(bad.any()):
-            where = tuple(bad.nonzero()[0].tolist())
-            raise ValueError(
-                f"{name} must be finite and <= {LOG_PROB_SLACK:g} at masked-in positions; "
-                f"got {x[where].item()!r} at {where}"
-            )
-    bad = mask & ~torch.isfinite(advantages)
-    if bool(bad.any()):
-        where = tuple(bad.nonzero()[0].tolist())
-        raise ValueError(f"advantages must be finite at masked-in positions; got {advantages[where].item()!r} at {where}")
+    log_prob_rule = f"finite and <= {LOG_PROB_SLACK:g}"
+    if flags[1]:
+        raise _first_bad("log_prob", lp, bad_lp, log_prob_rule)
+    if flags[2]:
+        raise _first_bad("old_log_prob", olp, bad_olp, log_prob_rule)
+    if flags[3]:
+        raise _first_bad("advantages", advantages, bad_adv, "finite")
 
 
 def check_positive(name: str, value, read_tensors: bool = True) -> None:

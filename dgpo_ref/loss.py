@@ -115,7 +115,7 @@ def policy_loss(
         terms = spec.terms(tokens, **hp)
         live = mask & (adv != 0)
         value, coef = _loss_value(terms, adv, w, live), _coefficients(terms, adv, w, live)
-        metrics = loss_metrics(tokens, terms, coef, mask, value)
+        metrics = loss_metrics(tokens, terms, coef.to(log_prob.dtype), mask, value)
     loss = _Surrogate.apply(log_prob.to(dtype), value, coef)
     return loss.to(log_prob.dtype), metrics
 

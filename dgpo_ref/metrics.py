@@ -4,8 +4,8 @@ Keys: ``loss``; ``tokens`` (masked-in count); ``region/<R>`` (fraction of masked
 region R, the five sum to 1); ``v_mean/<R>`` and ``v_max/<R>`` (V over those tokens, 0.0 for an
 empty region); ``kl/k1`` = mean(−log r) and ``kl/k3`` = mean(r − 1 − log r) (Schulman's
 estimators of KL(π_old‖π_θ)); ``ratio/min``, ``ratio/mean``, ``ratio/max``; ``nonfinite_tokens``
-(masked-in tokens whose gradient entry overflowed: a trainer may skip such a step). Every
-statistic over an empty mask is 0.0, never NaN.
+(masked-in tokens whose gradient entry is ±inf in ``log_prob``'s dtype: a trainer may skip such a
+step). Every statistic over an empty mask is 0.0, never NaN.
 """
 
 from __future__ import annotations

@@ -225,3 +225,22 @@ def test_gradient_reaches_log_prob_only():
                                    response_mask=torch.ones(2, 3))
     loss.backward()
     assert lp.grad is not None and olp.grad is None and adv.grad is None
+
+
+def test_float16_gradient_overflow_is_counted_in_the_input_dtype():
+    """V = e^12 ≈ 1.6e5 fits float32 but not float16 (max 65504): the fp16 gradient is inf, and counted."""
+    lp = torch.tensor([[-1.0, -1.0]], dtype=torch.float16)
+    olp = torch.tensor([[-13.0, -1.0]], dtype=torch.float16)
+    loss, grad, metrics = _loss("pg", lp, olp, torch.tensor([-1.0], dtype=torch.float16), torch.ones(1, 2))
+    assert torch.isinf(grad[0, 0]) and torch.isfinite(grad[0, 1]) and metrics["nonfinite_tokens"] == 1
+    _, grad32, metrics32 = _loss("pg", lp.float(), olp.float(), torch.tensor([-1.0]), torch.ones(1, 2))
+    assert torch.isfinite(grad32).all() and metrics32["nonfinite_tokens"] == 0
+
+
+def test_advantages_per_sequence_as_column():
+    lp, olp, adv = -torch.rand(3, 4), -torch.rand(3, 4), torch.randn(3)
+    mask = torch.ones(3, 4)
+    a, ga, _ = _loss("dgpo", lp, olp, adv, mask)
+    b, gb, _ = _loss("dgpo", lp, olp, adv[:, None], mask)
+    c, gc, _ = _loss("dgpo", lp, olp, adv[:, None].expand(3, 4), mask)
+    assert a.item() == b.item() == c.item() and torch.equal(ga, gb) and torch.equal(ga, gc)
