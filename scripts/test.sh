@@ -9,4 +9,5 @@ echo "== generated files are fresh"
 dgpo prove --method all --check
 dgpo gen-tests --check
 echo "== pytest"
-python -m pytest -q "$@"
+python -m pytest -q --ignore=tests/integrations/verl "$@"
+bash scripts/setup_verl.sh && .venv-verl/bin/python -m pytest -q -p no:cacheprovider tests/integrations/verl  # verl needs its own env (docs/scale.md)
