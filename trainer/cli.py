@@ -1,0 +1,93 @@
+"""``dgpo train`` and ``dgpo eval``: argument parsing only; the work is in ``trainer.loop``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dgpo_cli import ArgumentParser, CliError
+
+from .config import PRESETS, TrainConfig, build_config, config_from_dict
+
+
+def _train_parser() -> ArgumentParser:
+    ap = ArgumentParser(prog="dgpo train", description="RLVR training with a verified loss (default: dgpo). "
+                        "Fields of the config (trainer/config.py) are set with --set key=value.")
+    ap.add_argument("--preset", default=None, choices=list(PRESETS), help="start from a preset (default: default)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config field (repeatable), e.g. --set loss=grpo --set lr=2e-5")
+    ap.add_argument("--output", default="runs/default", help="run folder (default: runs/default)")
+    ap.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
+    ap.add_argument("--overwrite", action="store_true", help="replace a run already in --output")
+    ap.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    return ap
+
+
+def _resolve(args) -> TrainConfig:
+    run_dir = Path(args.output)
+    if args.resume:
+        if args.preset is not None:
+            raise CliError("--resume continues the saved config; use --set to change fields, not --preset")
+        saved = run_dir / "config.json"
+        if not saved.is_file():
+            raise CliError(f"--resume: {saved} does not exist")
+        cfg = config_from_dict(json.loads(saved.read_text()))
+        return build_config("default", [f"{k}={_as_text(v)}" for k, v in cfg.to_dict().items()] + args.sets)
+    return build_config(args.preset or "default", args.sets)
+
+
+def _as_text(v) -> str:
+    return json.dumps(v) if isinstance(v, (dict, list, tuple)) else str(v)
+
+
+def train_main(argv: list[str]) -> int:
+    args = _train_parser().parse_args(argv)
+    if args.resume and args.overwrite:
+        raise CliError("--resume and --overwrite exclude each other")
+    try:
+        cfg = _resolve(args)
+        if args.print_config:
+            print(json.dumps(cfg.to_dict(), indent=2))
+            return 0
+        from .loop import train
+
+        result = train(cfg, Path(args.output), resume=args.resume, overwrite=args.overwrite)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    print(json.dumps({"output": args.output, **result}))
+    return 0
+
+
+def eval_main(argv: list[str]) -> int:
+    ap = ArgumentParser(prog="dgpo eval", description="Evaluate a model (Avg@k, Pass@k) on a task's held-out set.")
+    ap.add_argument("--model", required=True, help="a model folder (e.g. RUN/checkpoint) or a registry name")
+    ap.add_argument("--task", default=None, help="task (default: the config default)")
+    ap.add_argument("--k", type=int, default=1, help="samples per problem; 1 = greedy (default 1)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="any other config field, e.g. eval_size=512, backend=vllm")
+    args = ap.parse_args(argv)
+    sets = [f"model={args.model}", f"eval_k={args.k}"] + ([f"task={args.task}"] if args.task else []) + args.sets
+    try:
+        cfg = build_config("default", sets)
+        from .config import validate
+        from .evaluation import evaluate
+        from .loop import make_encoder
+        from .models import load_policy, resolve_model
+        from .rollout import build_rollout, choose_backend
+        from .tasks import build_task
+
+        validate(cfg)
+        task = build_task(cfg)
+        backend = choose_backend(cfg.backend)
+        path = resolve_model(cfg.model)
+        model, tok = load_policy(path, cfg.dtype)
+        encode = make_encoder(tok, cfg.chat_template)
+        max_prompt = max(len(encode(p.prompt)) for p in task.heldout)
+        engine = build_rollout(backend, model, tok, path, cfg, max_prompt + 8)
+        result = evaluate(engine, encode, task.heldout, reward=cfg.reward, k=cfg.eval_k,
+                          temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
+                          decode=lambda ids: tok.decode(ids, skip_special_tokens=True), seed=cfg.seed)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    print(json.dumps({"model": args.model, "task": cfg.task, "problems": len(task.heldout), **result}))
+    return 0

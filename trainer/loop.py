@@ -1,0 +1,221 @@
+"""The training loop, top to bottom (shared/DESIGN.md, "The trainer's loop").
+
+One step: sample prompts -> generate G completions each (keeping the sampler's log-probs) -> score
+with a verifiable reward -> group advantages -> old log-probs from the training model -> shuffle
+into ``mini_batches`` and run ``epochs`` passes of optimizer steps with a ``dgpo_ref`` loss -> push
+the new weights into the rollout engine -> log one ``metrics.jsonl`` line per optimizer step ->
+evaluate every ``eval_every`` steps (``eval.jsonl``) -> checkpoint atomically.
+
+How it departs from the paper's setup (arXiv 2603.14389, verl on GPUs): one process, no KL term, no
+entropy bonus, and on a CPU the defaults are scaled down (SmolLM2-135M, arithmetic, 16 new tokens).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+import dgpo_ref
+
+from . import checkpoint
+from .config import TrainConfig, validate
+from .evaluation import evaluate
+from .models import check_model_name, load_policy, resolve_model
+from .rewards import REWARDS
+from .rollout import build_rollout, choose_backend
+from .tasks import build_task
+from .update import Batch, old_logprobs, optimizer_step
+
+ADVANTAGES = {"grpo": dgpo_ref.grpo_advantages, "drgrpo": dgpo_ref.drgrpo_advantages}
+RUN_FILES = ("config.json", "metrics.jsonl", "eval.jsonl", "checkpoint", ".checkpoint.old", ".checkpoint.tmp",
+             "metrics.png")
+
+
+class RunError(ValueError):
+    """A run that cannot start (bad folder, nothing to resume); the message says what to do."""
+
+
+# --- set-up ----------------------------------------------------------------------------------------
+def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    holds_run = any((run_dir / f).exists() for f in ("config.json", "metrics.jsonl", "checkpoint"))
+    if resume:
+        if checkpoint.latest(run_dir) is None:
+            raise RunError(f"--resume: {run_dir} holds no checkpoint to resume from")
+        return
+    if holds_run and not overwrite:
+        raise RunError(f"output folder {run_dir} already holds a run; pass --resume to continue it "
+                       f"or --overwrite to replace it")
+    for name in RUN_FILES:
+        path = run_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def make_encoder(tok, chat_template: bool):
+    def encode(question: str) -> list[int]:
+        if chat_template and tok.chat_template:
+            text = tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                           add_generation_prompt=True)
+            return tok(text, add_special_tokens=False).input_ids
+        return tok(question).input_ids
+
+    return encode
+
+
+def make_optimizer(model, cfg: TrainConfig):
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)
+    warm = max(cfg.warmup_steps, 0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (warm + 1)) if warm else 1.0)
+    return opt, sched
+
+
+class MetricsLog:
+    """Appends JSON lines; optionally mirrors scalars to TensorBoard or W&B."""
+
+    def __init__(self, run_dir: Path, cfg: TrainConfig):
+        self.run_dir, self.sink = run_dir, None
+        if cfg.log_to == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.sink = SummaryWriter(str(run_dir / "tensorboard"))
+        elif cfg.log_to == "wandb":
+            import wandb
+
+            self.sink = wandb.init(project="dgpo", config=cfg.to_dict(), dir=str(run_dir))
+
+    def write(self, file: str, record: dict) -> None:
+        with (self.run_dir / file).open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        scalars = {k: v for k, v in record.items() if isinstance(v, (int, float))}
+        if self.sink is not None and hasattr(self.sink, "add_scalar"):
+            for k, v in scalars.items():
+                self.sink.add_scalar(k, v, record["step"])
+        elif self.sink is not None:
+            self.sink.log(scalars, step=record["step"])
+
+
+def truncate_log(path: Path, last_step: int) -> None:
+    """Drop lines written after the checkpoint we resume from (they will be written again)."""
+    if path.is_file():
+        keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= last_step]
+        path.write_text("".join(ln + "\n" for ln in keep))
+
+
+def check_sink(cfg: TrainConfig) -> None:
+    import importlib.util
+
+    module = {"tensorboard": "tensorboard", "wandb": "wandb"}.get(cfg.log_to)
+    if module and importlib.util.find_spec(module) is None:
+        raise RunError(f"log_to={cfg.log_to!r} needs the package {module!r} installed")
+
+
+# --- one step ----------------------------------------------------------------------------------------
+def rollout_batch(engine, encode, decode, task, state, cfg: TrainConfig, seed: int):
+    problems = [task.train_problem(state["position"] + i) for i in range(cfg.prompts_per_step)]
+    state["position"] += cfg.prompts_per_step
+    prompts = [encode(p.prompt) for p in problems]
+    outs = engine.generate(prompts, cfg.group_size, temperature=cfg.temperature, top_p=cfg.top_p,
+                           max_new_tokens=cfg.max_new_tokens, seed=seed)
+    reward_fn = REWARDS[cfg.reward]
+    answers = [p.answer for p in problems for _ in range(cfg.group_size)]
+    rewards = torch.tensor([reward_fn(decode(o.token_ids), a) for o, a in zip(outs, answers)])
+    adv = ADVANTAGES[cfg.advantage](rewards.view(cfg.prompts_per_step, cfg.group_size)).reshape(-1)
+    batch = Batch.build([p for p in prompts for _ in range(cfg.group_size)], [o.token_ids for o in outs],
+                        [o.logprobs for o in outs], adv)
+    lengths = torch.tensor([len(o.token_ids) for o in outs], dtype=torch.float32)
+    stats = {"reward/mean": float(rewards.mean()), "accuracy": float((rewards >= 1).float().mean()),
+             "response_length/mean": float(lengths.mean()),
+             "response_length/clip_frac": sum(not o.finished for o in outs) / len(outs),
+             "tokens": float(lengths.sum())}
+    return batch, stats
+
+
+def update_phase(model, opt, sched, batch: Batch, cfg: TrainConfig, pad_id: int, seed: int) -> list[dict]:
+    gen = torch.Generator().manual_seed(seed)
+    per_mb = len(batch) // cfg.mini_batches
+    records = []
+    for epoch in range(cfg.epochs):
+        order = torch.randperm(len(batch), generator=gen).tolist()
+        for mb in range(cfg.mini_batches):
+            t = time.perf_counter()
+            m = optimizer_step(model, opt, sched, batch, order[mb * per_mb : (mb + 1) * per_mb], cfg, pad_id)
+            m.update({"epoch": epoch, "minibatch": mb, "time/update": time.perf_counter() - t, "kl": m["kl/k3"]})
+            records.append(m)
+    return records
+
+
+# --- the loop ------------------------------------------------------------------------------------------
+def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: bool = False) -> dict:
+    """Train per ``cfg`` into ``run_dir``; returns the last evaluation. Bad input raises before heavy work."""
+    t0 = time.time()
+    validate(cfg)
+    check_model_name(cfg.model)
+    check_sink(cfg)
+    backend = choose_backend(cfg.backend)
+    task = build_task(cfg)
+    prepare_run_dir(run_dir, resume, overwrite)
+    (run_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "resolved_backend": backend}, indent=2))
+
+    ckpt = checkpoint.latest(run_dir) if resume else None
+    path = resolve_model(cfg.model)
+    model, tok = load_policy(ckpt or path, cfg.dtype)
+    opt, sched = make_optimizer(model, cfg)
+    state = {"step": 0, "opt_step": 0, "position": 0}
+    if ckpt is not None:
+        state = checkpoint.load_state(ckpt, opt, sched)
+        truncate_log(run_dir / "metrics.jsonl", state["opt_step"])
+        truncate_log(run_dir / "eval.jsonl", state["opt_step"] - 1)
+    encode = make_encoder(tok, cfg.chat_template)
+    decode = lambda ids: tok.decode(ids, skip_special_tokens=True)  # noqa: E731
+    max_prompt = max(len(encode(p.prompt)) for p in task.heldout[:64] + [task.train_problem(0)])
+    engine = build_rollout(backend, model, tok, ckpt or path, cfg, max_prompt + 64)
+    log = MetricsLog(run_dir, cfg)
+
+    def run_eval() -> dict:
+        ev = evaluate(engine, encode, task.heldout, reward=cfg.reward, k=cfg.eval_k, temperature=cfg.eval_temperature,
+                      max_new_tokens=cfg.max_new_tokens, decode=decode, seed=cfg.seed)
+        log.write("eval.jsonl", {"step": state["opt_step"], "iteration": state["step"],
+                                 "elapsed_s": time.time() - t0, **ev})
+        return ev
+
+    last_eval: dict = {}
+    bar = tqdm(total=cfg.steps, initial=state["step"], disable=not cfg.progress, desc=f"dgpo train ({cfg.loss})")
+    while state["step"] < cfg.steps:
+        if cfg.eval_every and state["step"] % cfg.eval_every == 0:
+            last_eval = run_eval()
+        seed = cfg.seed * 1_000_003 + state["step"]
+        t = time.perf_counter()
+        engine.wake()
+        batch, stats = rollout_batch(engine, encode, decode, task, state, cfg, seed)
+        engine.sleep()
+        t_roll = time.perf_counter() - t
+        t = time.perf_counter()
+        batch.old_logprobs = old_logprobs(model, batch, cfg, tok.pad_token_id)
+        t_old = time.perf_counter() - t
+        records = update_phase(model, opt, sched, batch, cfg, tok.pad_token_id, seed)
+        t = time.perf_counter()
+        engine.push_weights(model)
+        t_push = time.perf_counter() - t
+        state["step"] += 1
+        common = {**stats, "iteration": state["step"], "time/rollout": t_roll, "time/old_logprob": t_old,
+                  "time/push": t_push, "tokens_per_s": stats["tokens"] / max(t_roll, 1e-9)}
+        for r in records:
+            state["opt_step"] += 1
+            log.write("metrics.jsonl", {"step": state["opt_step"], **common, **r, "elapsed_s": time.time() - t0})
+        bar.update(1)
+        bar.set_postfix(reward=f"{stats['reward/mean']:.2f}", acc=f"{stats['accuracy']:.2f}",
+                        eval=f"{next(iter(last_eval.values()), float('nan')):.2f}")
+        out_of_time = cfg.max_minutes and time.time() - t0 > 60 * cfg.max_minutes
+        if (cfg.save_every and state["step"] % cfg.save_every == 0) or out_of_time or state["step"] == cfg.steps:
+            if cfg.eval_every and state["step"] == cfg.steps:
+                last_eval = run_eval()
+            checkpoint.save(run_dir, model, tok, opt, sched, dict(state))
+        if out_of_time:
+            break
+    bar.close()
+    return last_eval

