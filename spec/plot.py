@@ -33,12 +33,13 @@ def curve(name: str, sign: int, below: str, above: str, ps: list[float]) -> list
     spec = METHODS[name]
     fns = {reg: lambdified(spec, reg, sign, kind="W") for reg in (below, "IN", above)}
     hp = {k: v for k, v in EPS.items() if k in spec.hparam_names}
-    out, last = [], None
-    for p in ps:  # a NaN where the region changes, so that jumps are not drawn as lines
-        region = region_of(p, below, above)
-        out.append(float("nan") if last not in (None, region) else fns[region](p, P_OLD, **hp))
-        last = region
-    return out
+    return [fns[region_of(p, below, above)](p, P_OLD, **hp) for p in ps]
+
+
+def break_jumps(ps: list[float], ys: list[float], below: str, above: str) -> list[float]:
+    """A NaN at the first point of each new region, so that jumps are not drawn as lines."""
+    regions = [region_of(p, below, above) for p in ps]
+    return [float("nan") if i and regions[i] != regions[i - 1] else y for i, y in enumerate(ys)]
 
 
 def draw(out: Path) -> None:
@@ -53,7 +54,8 @@ def draw(out: Path) -> None:
         for name in METHODS:
             style = dict(color="crimson", lw=3, zorder=5) if name == "dgpo" else dict(
                 lw=1.5, ls="--" if name in ("pg", "grpo", "dapo") else "-.")
-            ax.plot(ps, curve(name, sign, below, above, ps), label=name, **style)
+            ys = break_jumps(ps, curve(name, sign, below, above, ps), below, above)
+            ax.plot(ps, ys, label=name, **style)
         for x, label in ((P_OLD * (1 - EPS["eps_low"]), "1-eps_low"), (P_OLD * (1 + EPS["eps_high"]), "1+eps_high")):
             ax.axvline(x, color="k", lw=0.8, ls=":")
             ax.text(x, Y_MAX * 0.97, f" r={label}", fontsize=8, va="top")
