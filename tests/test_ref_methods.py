@@ -218,3 +218,24 @@ def test_import_pulls_in_no_sympy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=pathlib.Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "[]"
+
+
+def test_a_new_method_needs_only_a_terms_function_and_a_registry_row(monkeypatch):
+    """DESIGN.md: a new method is one file and one row; policy_loss, token_weight, metrics follow."""
+
+    def half_pg(t, *, eps_low, eps_high):
+        return dgpo_ref.Terms(log_v=t.log_r - math.log(2), log_j=t.log_r - math.log(2))
+
+    row = dgpo_ref.LossSpec(name="half_pg", terms=half_pg, defaults={"eps_low": 0.2, "eps_high": 0.2},
+                            summary="pg at half weight")
+    monkeypatch.setitem(dgpo_ref.LOSSES, "half_pg", row)
+    lp, olp = torch.tensor([[-1.0, -2.0]], dtype=torch.float64), torch.tensor([[-1.5, -1.0]], dtype=torch.float64)
+    adv = torch.tensor([1.0], dtype=torch.float64)
+    _, g_half, m = _run("half_pg", lp, olp, adv, torch.ones(1, 2, dtype=torch.bool), {}, torch.float64)
+    _, g_pg, _ = _run("pg", lp, olp, adv, torch.ones(1, 2, dtype=torch.bool), {}, torch.float64)
+    torch.testing.assert_close(g_half, g_pg / 2)
+    assert m["v_max/HP"] == pytest.approx(math.exp(0.5) / 2)
+    assert dgpo_ref.token_weight("half_pg", 0.5, 0.25, 1.0).item() == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="eps_low"):
+        dgpo_ref.policy_loss("half_pg", log_prob=lp, old_log_prob=olp, advantages=adv,
+                             response_mask=torch.ones(1, 2), eps_low=1.5)

@@ -244,3 +244,16 @@ def test_advantages_per_sequence_as_column():
     b, gb, _ = _loss("dgpo", lp, olp, adv[:, None], mask)
     c, gc, _ = _loss("dgpo", lp, olp, adv[:, None].expand(3, 4), mask)
     assert a.item() == b.item() == c.item() and torch.equal(ga, gb) and torch.equal(ga, gc)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dgpo_with_tiny_p_old_never_forms_p_old_powers(dtype):
+    """p_old = e^-1e4: p_old^(−(n+1)) and p^(n+1) alone over/underflow; V = r^(n+1)/(1−eps)^n does not."""
+    olp = torch.tensor([[-1e4, -1e4]], dtype=dtype)
+    lp = olp + torch.tensor([[-0.5, 0.5]], dtype=dtype)  # LN (A < 0) and HP (A > 0)
+    _, grad, metrics = _loss("dgpo", lp, olp, torch.tensor([[-1.0, 1.0]], dtype=dtype), torch.ones(1, 2), n=3, m=4)
+    lr = (lp - olp).double()
+    expected = torch.tensor([[math.exp(4 * lr[0, 0].item() - 3 * math.log(0.8)) / 2,
+                              -math.exp(math.log(1.2) / 4 + 0.75 * lr[0, 1].item()) / 2]], dtype=torch.float64)
+    torch.testing.assert_close(grad.double(), expected, rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=0)
+    assert metrics["region/LN"] == 0.5 and metrics["region/HP"] == 0.5
