@@ -49,7 +49,7 @@ def _near_kink(r, hp, margin):
 
 
 def _run(method, lp, olp, adv, mask, hp, dtype):
-    lp_t = lp.to(dtype).requires_grad_(True)
+    lp_t = lp.detach().to(dtype).clone().requires_grad_(True)
     loss, metrics = dgpo_ref.policy_loss(
         method, log_prob=lp_t, old_log_prob=olp.to(dtype), advantages=adv.to(dtype),
         response_mask=mask, **hp,
