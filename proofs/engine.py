@@ -233,6 +233,7 @@ class Limit:
             value = None
         if value is None or value.has(sp.Limit):
             return None if set(ctx.family) & expr.free_symbols else Outcome(UNKNOWN, "sympy limit failed")
+        value = sp.refine(value, sp.Q.lt(S.eps_low, 1))  # the one domain bound SymPy's assumptions miss
         if is_zero(value - self.expected) if value.is_finite else False:
             return Outcome(PROVED, "sympy limit")
         if value.free_symbols and not value.is_infinite:

@@ -79,3 +79,10 @@ def test_bad_input_is_one_line_exit_2(capsys, argv):
     assert code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("dgpo prove")
+
+
+def test_holds_reflects_the_proved_records(records):
+    from proofs import holds
+
+    for r in records:
+        assert holds(r.theorem, r.method) == (r.status == "proved")
