@@ -14,7 +14,7 @@ import sympy as sp
 import z3
 
 #: per-query time limit; running out is status "unknown", which is a failure
-TIMEOUT_MS = 5000
+TIMEOUT_MS = 20000
 
 
 class Unsupported(ValueError):
