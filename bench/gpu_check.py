@@ -24,7 +24,7 @@ from bench.common import machine
 
 SIZES = {
     "gpu": dict(loss=(64, 4096), loss_repeats=50,
-                logprob_shapes=[(16384, 1536, 151936), (16384, 896, 151936)], chunks=(1024, 4096),
+                logprob_shapes=[(16384, 1536, 151936), (16384, 896, 151936)], chunks=(1024, 2048, 4096),
                 agree=(4096, 1536, 151936), lp_repeats=5,
                 iteration=dict(shape="qwen2-0.5b", prompts=8, group=8, prompt_len=128, new_tokens=256,
                                minibatches=4, iterations=3, dtype="bfloat16", device="cuda")),

@@ -4,21 +4,21 @@ A policy-gradient step needs ``log pi(target_t)`` for every response token, and 
 ``pi(. | t)``. The plain way multiplies all ``T`` hidden states by the LM head at once and takes a
 log-softmax: that holds several ``T x V`` float32 tensors (logits, log-softmax, their gradients),
 gigabytes at ``V = 151 936``. :func:`chunked_logprobs_and_entropy` does the same arithmetic ``chunk_size``
-rows at a time inside one :class:`torch.autograd.Function`: the forward keeps only ``(T,)``
-statistics (the log-sum-exp and the entropy), and the backward recomputes each chunk's logits and
-writes the closed-form gradient into them in place, so at most two ``chunk_size x V`` float32 buffers
-live at once.
+rows at a time inside one :class:`torch.autograd.Function`: the forward keeps only the (T,)
+entropy, and the backward recomputes each chunk's log-softmax and writes the closed-form gradient
+into it, so about two ``chunk_size x V`` float32 buffers live at once.
 
-Closed form, per row with logits ``z``, ``lse = logsumexp(z)``, ``log p = z - lse``,
-``H = -sum p log p``, and upstream gradients ``g_lp``, ``g_H``::
+Closed form, per row with logits ``z``, ``log p = log_softmax(z)``, ``H = -sum p log p``, and
+upstream gradients ``g_lp`` (on log p[y]) and ``g_H`` (on H)::
 
     d log p[y] / dz = onehot(y) - p
     d H / dz        = -p * (log p + H)
     dz              = g_lp * onehot(y) - p * (g_lp + g_H * (log p + H))
 
-Logits are taken in float32 whatever the input dtype: the matrix product runs in the input dtype
-(bf16 on a GPU accumulates in float32) and its result is cast, exactly as
-:func:`naive_logprobs_and_entropy` does, so the two agree to float32 rounding.
+Logits are taken in float32 (float64 for float64 inputs) whatever the input dtype: the matrix
+product runs in the input dtype (bf16 on a GPU accumulates in float32) and the log-softmax casts
+its input, exactly as :func:`naive_logprobs_and_entropy` does, so the two agree to float32 rounding
+(the sums over the vocabulary and over tokens are only grouped differently).
 
 :func:`checkpointed_logprobs_and_entropy` is the other way to get there (``torch.utils.checkpoint``
 around each chunk); ``bench/bench_logprobs.py`` measures both against the naive path.
@@ -71,10 +71,14 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _logits(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """float32 logits: the product in the input dtype, then cast (as an LM head under autocast)."""
-    z = hidden @ weight.T if bias is None else torch.addmm(bias, hidden, weight.T)
-    return z.to(_acc_dtype(z.dtype))
+def _product(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """hidden @ weight.T (+ bias) in the input dtype (bf16 matrix products accumulate in float32)."""
+    return hidden @ weight.T if bias is None else torch.addmm(bias, hidden, weight.T)
+
+
+def _log_softmax(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """log-softmax of the logits cast to float32 (float64), the cast fused into the kernel."""
+    return torch.log_softmax(_product(hidden, weight, bias), dim=-1, dtype=_acc_dtype(hidden.dtype))
 
 
 def naive_logprobs_and_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
@@ -82,68 +86,60 @@ def naive_logprobs_and_entropy(hidden: torch.Tensor, weight: torch.Tensor, targe
                                ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The reference: full (T, V) float32 logits, log-softmax, gather; plain autograd."""
     _check(hidden, weight, targets, 1, bias)
-    logp_all = torch.log_softmax(_logits(hidden, weight, bias), dim=-1)
+    logits = _product(hidden, weight, bias).to(_acc_dtype(hidden.dtype))
+    logp_all = torch.log_softmax(logits, dim=-1)
     logprobs = logp_all.gather(-1, targets.long().unsqueeze(-1)).squeeze(-1)
     entropy = -(logp_all.exp() * logp_all).sum(-1) if compute_entropy else None
     return logprobs, entropy
 
 
-def _chunk_forward(z: torch.Tensor, y: torch.Tensor, want_entropy: bool
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """From float32 logits ``z`` (overwritten with log p): log p[y], logsumexp, entropy."""
-    lse = torch.logsumexp(z, dim=-1)
-    z.sub_(lse.unsqueeze(-1))
-    logp_y = z.gather(-1, y.unsqueeze(-1)).squeeze(-1)
-    entropy = -(z.exp().mul_(z)).sum(-1) if want_entropy else None
-    return logp_y, lse, entropy
+def _chunk_forward(logp: torch.Tensor, y: torch.Tensor, want_entropy: bool
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """log p[y] and the entropy -sum p log p of one chunk's log-softmax (``logp`` is not changed)."""
+    logp_y = logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+    entropy = -(logp.exp().mul_(logp)).sum(-1) if want_entropy else None
+    return logp_y, entropy
 
 
-def _chunk_grad_logits(z: torch.Tensor, y: torch.Tensor, lse: torch.Tensor, entropy: torch.Tensor | None,
+def _chunk_grad_logits(logp: torch.Tensor, y: torch.Tensor, entropy: torch.Tensor | None,
                        g_lp: torch.Tensor, g_h: torch.Tensor | None) -> torch.Tensor:
-    """Overwrite float32 logits ``z`` with dL/dz = g_lp*onehot(y) - p*(g_lp + g_H*(log p + H))."""
-    z.sub_(lse.unsqueeze(-1))                       # z := log p
-    p = z.exp()
+    """dL/dz = g_lp*onehot(y) - p*(g_lp + g_H*(log p + H)) in p's buffer (``logp`` is overwritten)."""
+    p = logp.exp()
     if g_h is None:
-        z.copy_(p).mul_(g_lp.unsqueeze(-1))
-    else:
-        z.add_(entropy.unsqueeze(-1)).mul_(g_h.unsqueeze(-1)).add_(g_lp.unsqueeze(-1)).mul_(p)
-    del p
-    z.neg_()
-    z.scatter_add_(-1, y.unsqueeze(-1), g_lp.unsqueeze(-1))
-    return z
+        dz = p.mul_(-g_lp.unsqueeze(-1))
+    else:  # t = -(g_lp + g_H*H) - g_H*log p, then dz = p*t
+        c = -(g_lp + g_h * entropy)
+        t = torch.addcmul(c.unsqueeze(-1), logp, -g_h.unsqueeze(-1), out=logp)
+        dz = p.mul_(t)
+    return dz.scatter_add_(-1, y.unsqueeze(-1), g_lp.unsqueeze(-1))
 
 
 class _ChunkedLogProbs(torch.autograd.Function):
-    """Forward and backward chunk by chunk; saves only hidden, weight, bias, targets and (T,) stats."""
+    """Forward and backward chunk by chunk; saves only hidden, weight, bias, targets and the entropy."""
 
     @staticmethod
     def forward(ctx, hidden, weight, bias, targets, chunk_size, want_entropy):
         n, acc = hidden.shape[0], _acc_dtype(hidden.dtype)
         logprobs = hidden.new_empty(n, dtype=acc)
-        lse = hidden.new_empty(n, dtype=acc)
-        entropy = hidden.new_empty(n, dtype=acc) if want_entropy else None
+        entropy = hidden.new_empty(n if want_entropy else 0, dtype=acc)
         for s in range(0, n, chunk_size):
             e = min(s + chunk_size, n)
-            z = _logits(hidden[s:e], weight, bias)
-            lp, ls, h = _chunk_forward(z, targets[s:e], want_entropy)
-            logprobs[s:e], lse[s:e] = lp, ls
+            lp, h = _chunk_forward(_log_softmax(hidden[s:e], weight, bias), targets[s:e], want_entropy)
+            logprobs[s:e] = lp
             if want_entropy:
                 entropy[s:e] = h
-            del z
-        ctx.save_for_backward(hidden, weight, bias, targets, lse, entropy)
-        ctx.chunk_size = chunk_size
-        if want_entropy:
-            return logprobs, entropy
-        ctx.mark_non_differentiable(lse)
-        return logprobs, lse  # lse stands in for the absent entropy; never differentiated
+        ctx.save_for_backward(hidden, weight, bias, targets, entropy)
+        ctx.chunk_size, ctx.want_entropy = chunk_size, want_entropy
+        if not want_entropy:
+            ctx.mark_non_differentiable(entropy)  # an empty placeholder for the absent entropy
+        return logprobs, entropy
 
     @staticmethod
     def backward(ctx, g_lp, g_h):
-        hidden, weight, bias, targets, lse, entropy = ctx.saved_tensors
-        n, step = hidden.shape[0], ctx.chunk_size
-        acc = lse.dtype
-        g_lp = torch.zeros_like(lse) if g_lp is None else g_lp.to(acc)
-        g_h = None if (entropy is None or g_h is None) else g_h.to(acc)
+        hidden, weight, bias, targets, entropy = ctx.saved_tensors
+        n, step, acc = hidden.shape[0], ctx.chunk_size, entropy.dtype
+        g_lp = torch.zeros(n, dtype=acc, device=hidden.device) if g_lp is None else g_lp.to(acc)
+        g_h = g_h.to(acc) if (ctx.want_entropy and g_h is not None) else None
         need_h, need_w, need_b = ctx.needs_input_grad[:3]
         grad_h = torch.empty_like(hidden) if need_h else None
         grad_w = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_w else None
@@ -151,8 +147,8 @@ class _ChunkedLogProbs(torch.autograd.Function):
         for s in range(0, n, step):
             e = min(s + step, n)
             h = hidden[s:e]
-            dz = _chunk_grad_logits(_logits(h, weight, bias), targets[s:e], lse[s:e],
-                                    None if entropy is None else entropy[s:e], g_lp[s:e],
+            dz = _chunk_grad_logits(_log_softmax(h, weight, bias), targets[s:e],
+                                    entropy[s:e] if g_h is not None else None, g_lp[s:e],
                                     None if g_h is None else g_h[s:e])
             if need_b:
                 grad_b += dz.sum(0)
@@ -162,7 +158,7 @@ class _ChunkedLogProbs(torch.autograd.Function):
             if need_w and hidden.dtype == acc:
                 grad_w.addmm_(dz.T, h)
             elif need_w:
-                grad_w.add_((dz.T @ h).float())
+                grad_w.add_((dz.T @ h).to(acc))
             del dz
         grad_w = None if grad_w is None else grad_w.to(weight.dtype)
         grad_b = None if grad_b is None else grad_b.to(weight.dtype)
@@ -180,14 +176,14 @@ def chunked_logprobs_and_entropy(hidden: torch.Tensor, weight: torch.Tensor, tar
     token ids in [0, V); bias: optional (V,). Gradients flow to hidden, weight and bias.
     """
     _check(hidden, weight, targets, chunk_size, bias)
-    logprobs, second = _ChunkedLogProbs.apply(hidden, weight, bias, targets.long(), chunk_size,
-                                              compute_entropy)
-    return logprobs, (second if compute_entropy else None)
+    logprobs, entropy = _ChunkedLogProbs.apply(hidden, weight, bias, targets.long(), chunk_size,
+                                               compute_entropy)
+    return logprobs, (entropy if compute_entropy else None)
 
 
 def _checkpoint_chunk(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, y: torch.Tensor,
                       want_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    logp_all = torch.log_softmax(_logits(h, weight, bias), dim=-1)
+    logp_all = _log_softmax(h, weight, bias)
     lp = logp_all.gather(-1, y.unsqueeze(-1)).squeeze(-1)
     ent = -(logp_all.exp() * logp_all).sum(-1) if want_entropy else torch.zeros_like(lp)
     return lp, ent
