@@ -177,3 +177,10 @@ def register() -> None:
 
 
 register()
+
+# The registered functions under importable names, e.g. for
+# `dgpo conformance --impl dgpo_ref.integrations.verl_plugin:compute_policy_loss_dgpo --signature verl`.
+compute_policy_loss_dgpo = LOSS_FNS["dgpo"]
+compute_policy_loss_gppo = LOSS_FNS["gppo"]
+compute_policy_loss_ce_gppo = LOSS_FNS["ce_gppo"]
+compute_policy_loss_aspo = LOSS_FNS["aspo"]
