@@ -224,6 +224,9 @@ def validate(cfg: TrainConfig) -> None:
     _choose("backend", cfg.backend, ("auto", "vllm", "hf"))
     _choose("dtype", cfg.dtype, ("float32", "bfloat16"))
     _choose("log_to", cfg.log_to, ("", "tensorboard", "wandb"))
+    from .rewards import REWARDS
+
+    _choose("reward", cfg.reward, REWARDS)
     from dgpo_ref import get_spec
 
     try:

@@ -122,13 +122,13 @@ class VLLMRollout:
         return result
 
     def push_weights(self, model) -> None:
-        """Copy the training model's weights into vLLM's model and drop cached prefixes."""
-        state = {k: v.detach() for k, v in model.state_dict().items()}
+        """Reload vLLM's weights in place from the training model's, then drop cached prefixes.
 
-        def load(vllm_model):
-            vllm_model.load_weights(iter(state.items()))
-
-        self.llm.apply_model(load)
+        ``reload_weights`` (not the model's bare ``load_weights``) because vLLM post-processes
+        weights after loading (on CPU it repacks linear layers), which a plain reload must redo.
+        """
+        state = [(k, v.detach()) for k, v in model.state_dict().items()]
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(state)})
         self.llm.reset_prefix_cache()
 
     def prompt_logprobs(self, prompt: list[int], completion: list[int]) -> list[float]:

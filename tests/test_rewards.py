@@ -1,0 +1,71 @@
+"""Rewards never run model text, and pathological completions score 0 within the timeout."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from trainer.rewards import MATH_TIMEOUT_S, REWARDS, extract_answer, last_boxed, number_reward
+
+
+@pytest.mark.parametrize("completion, answer, want", [
+    ("The answer is 42.", "42", 1.0),
+    ("42", "42", 1.0),
+    ("12 + 30 = 42", "42", 1.0),
+    ("12 + 30 = 41", "42", 0.0),
+    ("so \\boxed{1,234} and then 7", "1234", 1.0),
+    ("-17", "-17", 1.0),
+    ("17", "-17", 0.0),
+    ("3.50", "3.5", 1.0),
+    ("no number here", "3", 0.0),
+    ("", "3", 0.0),
+])
+def test_number_reward(completion, answer, want):
+    assert number_reward(completion, answer) == want
+
+
+def test_last_boxed_balances_braces():
+    assert last_boxed("a \\boxed{\\frac{1}{2}} b") == "\\frac{1}{2}"
+    assert last_boxed("\\boxed{1} then \\boxed{2}") == "2"
+    assert last_boxed("\\boxed{unclosed") is None
+    assert extract_answer("x = 3, y = 4") == "4"
+
+
+def test_math_reward_equivalence():
+    assert REWARDS["math"]("so the answer is \\boxed{\\frac{1}{2}}", "0.5") == 1.0
+    assert REWARDS["math"]("so the answer is \\boxed{\\frac{1}{3}}", "0.5") == 0.0
+    assert REWARDS["math"]("The answer is $x^2+2x+1$", "(x+1)^2") == 1.0
+
+
+INJECTIONS = ["__import__('os').system('touch {p}')", "\\boxed{__import__('os').system('touch {p}')}",
+              "$(lambda: __import__('os').system('touch {p}'))()$", "eval(\"open('{p}', 'w')\")"]
+
+
+@pytest.mark.parametrize("name", sorted(REWARDS))
+@pytest.mark.parametrize("template", INJECTIONS)
+def test_no_reward_executes_model_text(name, template, tmp_path):
+    marker = Path(tmp_path) / "pwned"
+    text = template.replace("{p}", str(marker))
+    assert REWARDS[name](text, "0") == 0.0
+    assert REWARDS[name]("0", text) == 0.0  # nor a hostile reference answer
+    assert REWARDS[name](text, text) in (0.0, 1.0)  # compared as text, never run
+    assert not marker.exists()
+
+
+PATHOLOGICAL = {
+    "10 MB string": "1" * 10_000_000,
+    "tower of powers": "10**10**10",
+    "latex tower": "\\boxed{10^{10^{10^{10^{10}}}}}",
+    "nested braces": "\\boxed{" + "{" * 20_000 + "1" + "}" * 20_000 + "}",
+    "nested parentheses": "$" + "(" * 20_000 + "1" + ")" * 20_000 + "$",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REWARDS))
+@pytest.mark.parametrize("case", sorted(PATHOLOGICAL))
+def test_pathological_completion_scores_zero_within_timeout(name, case):
+    REWARDS[name]("\\boxed{1}", "1")  # warm the worker so start-up time is not counted
+    t = time.perf_counter()
+    assert REWARDS[name](PATHOLOGICAL[case], "3") == 0.0
+    assert time.perf_counter() - t < MATH_TIMEOUT_S + 3.0
+    assert REWARDS[name]("\\boxed{3}", "3") == 1.0  # the worker still answers afterwards

