@@ -104,3 +104,15 @@ def test_multinode_script_refuses_without_several_nodes(tmp_path, nnodes):
     out, argv = _launch(tmp_path, "train_r1_distill_1.5b_multinode.sh", env={"NNODES": nnodes} if nnodes else {})
     assert out.returncode != 0 and argv is None
     assert "NNODES" in out.stderr
+
+
+def test_the_override_lines_in_docs_scale_md_build_the_config():
+    text = (ROOT / "docs" / "scale.md").read_text()
+    block = text.split("The exact override lines:", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    lines = [ln.strip() for ln in block.splitlines() if ln.strip()]
+    assert len(lines) == 6
+    cfg = _compose([*lines, "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=2", "actor_rollout_ref.rollout.n=5"])
+    actor = omega_conf_to_dataclass(cfg.actor_rollout_ref.actor)
+    assert isinstance(actor.policy_loss, DGPOPolicyLossConfig)
+    assert (actor.policy_loss.loss_mode, actor.policy_loss.n, actor.policy_loss.m) == ("dgpo", 2, 2)
+    assert (actor.clip_ratio_low, actor.clip_ratio_high) == (0.2, 0.2)
