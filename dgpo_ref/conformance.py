@@ -374,29 +374,47 @@ def _call_dgpo_ref(impl, tensors, hp, normalizer):
     return impl.fn(*args, **kwargs)
 
 
-def verl_config(hp: Mapping, loss_agg_mode: str = "token-mean") -> SimpleNamespace:
-    """The ``config`` a verl-style policy loss reads: clip ratios under verl's names, every
-    hyper-parameter under its spec name (and ``clip_ratio_c`` for the dual clip)."""
-    cfg = SimpleNamespace(**hp, loss_agg_mode=loss_agg_mode)
-    cfg.clip_ratio_low, cfg.clip_ratio_high = hp.get("eps_low"), hp.get("eps_high")
-    cfg.clip_ratio = hp.get("eps_low")
-    if "dual_clip" in hp:
-        cfg.clip_ratio_c = hp["dual_clip"]
-    return cfg
+class VerlConfig(SimpleNamespace):
+    """Attribute access plus ``get``/``[]``, as verl's ActorConfig and DictConfig both offer."""
+
+    def get(self, key, default=None):
+        return getattr(self, key, default)
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    def __contains__(self, key) -> bool:
+        return hasattr(self, key)
+
+
+def verl_config(method: str, hp: Mapping, normalizer: float | None = None) -> VerlConfig:
+    """The actor ``config`` a verl policy loss reads: ``clip_ratio``/``clip_ratio_low``/
+    ``clip_ratio_high`` (eps), ``clip_ratio_c`` (dual clip; inf when off), ``global_batch_info``
+    (the global token count as ``batch_num_tokens``, ``dp_size`` 1), ``policy_loss`` (``loss_mode``
+    and the other hyper-parameters, as the dgpo verl plugin reads them), and every
+    hyper-parameter under its spec name as well."""
+    info = {"dp_size": 1} if normalizer is None else {"dp_size": 1, "batch_num_tokens": normalizer}
+    dual = hp.get("dual_clip")
+    return VerlConfig(**hp, clip_ratio=hp.get("eps_low"), clip_ratio_low=hp.get("eps_low"),
+                      clip_ratio_high=hp.get("eps_high"), clip_ratio_c=math.inf if dual is None else dual,
+                      global_batch_info=info,
+                      policy_loss=VerlConfig(loss_mode=method, **{k: v for k, v in hp.items()
+                                                                  if k not in ("eps_low", "eps_high")}))
 
 
 def _call_verl(impl, tensors, hp, normalizer):
     out = impl.fn(tensors["old_log_prob"], tensors["log_prob"], tensors["advantages"],
-                  tensors["response_mask"], "token-mean", verl_config(hp))
+                  tensors["response_mask"], "token-mean", verl_config(impl.method, hp, normalizer))
     if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], Mapping):
         return out
     return (out[0] if isinstance(out, tuple) else out), {}
 
 
-#: signature name -> (call, whether the convention carries a global normalizer)
-SIGNATURES: dict[str, tuple[Callable, bool]] = {
-    "dgpo_ref": (_call_dgpo_ref, True),
-    "verl": (_call_verl, False),
+#: signature name -> how to call it (both carry a global normalizer: dgpo_ref's ``normalizer``,
+#: verl's ``config.global_batch_info["batch_num_tokens"]``)
+SIGNATURES: dict[str, Callable] = {
+    "dgpo_ref": _call_dgpo_ref,
+    "verl": _call_verl,
 }
 
 
@@ -421,21 +439,18 @@ class Implementation:
         return bool(params) and params[0].name == "name" and params[0].kind in (
             inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
-    @property
-    def has_normalizer(self) -> bool:
-        return SIGNATURES[self.signature][1]
-
     def run(self, batch: Batch, dtype: torch.dtype = F64, normalizer: float | None = None) -> Result:
         """Loss, d loss/d log_prob (both as float64) and metrics (floats) for ``batch`` in ``dtype``."""
         log_prob = batch.log_prob.detach().to(dtype).clone().requires_grad_(True)
         tensors = dict(log_prob=log_prob, old_log_prob=batch.old_log_prob.to(dtype),
                        advantages=batch.advantages.to(dtype), response_mask=batch.mask.to(dtype))
         hp = {k: v for k, v in batch.hp.items()}
-        loss, metrics = SIGNATURES[self.signature][0](self, tensors, hp, normalizer)
+        loss, metrics = SIGNATURES[self.signature](self, tensors, hp, normalizer)
         assert isinstance(loss, torch.Tensor) and loss.dim() == 0, f"loss must be a 0-d tensor, got {loss!r}"
         (grad,) = torch.autograd.grad(loss, log_prob, allow_unused=True)
         grad = torch.zeros_like(log_prob) if grad is None else grad
-        plain = {k: float(v) for k, v in (metrics or {}).items() if _is_number(v)}
+        # verl prefixes its metrics with "actor/" (e.g. actor/region/IN): compare on the bare name
+        plain = {k.removeprefix("actor/"): float(v) for k, v in (metrics or {}).items() if _is_number(v)}
         return Result(loss.detach().to(F64), grad.detach().to(F64), plain)
 
 
@@ -737,33 +752,21 @@ def _loss_scale(batch: Batch) -> float:
 
 
 def check_aggregation(impl: Implementation, spec: MethodSpec, batch: Batch, cuts: Sequence[int]) -> None:
-    """Micro-batches (row slices at ``cuts``) with the global token normalizer sum to the full batch.
-
-    Without a normalizer in the calling convention (verl), each micro-batch loss is rescaled by its
-    share of the tokens, as verl's actor does.
-    """
+    """Micro-batches (row slices at ``cuts``) given the global token count as normalizer sum to
+    the full batch: loss and per-token gradient."""
     full = impl.run(batch)
     n = _token_mean_n(batch)
     bounds = [0, *sorted(set(cuts)), batch.mask.shape[0]]
-    loss, grads = torch.zeros((), dtype=F64), []
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        part = _rows(batch, slice(a, b))
-        if impl.has_normalizer:
-            res, scale = impl.run(part, normalizer=n), 1.0
-        else:
-            k = _token_mean_n(part)
-            res, scale = (impl.run(part), k / n) if k else (None, 0.0)
-        loss = loss + (res.loss * scale if res else 0.0)
-        grads.append(res.grad * scale if res else torch.zeros_like(part.log_prob))
-    grad = torch.cat(grads)
+    parts = [impl.run(_rows(batch, slice(a, b)), normalizer=n) for a, b in zip(bounds[:-1], bounds[1:])]
+    loss, grad = sum(float(p.loss) for p in parts), torch.cat([p.grad for p in parts])
     rtol = TOLERANCE[F64]
     atol = 1e-12 * max(_loss_scale(batch), 1e-300)
     bad = (~_close(grad, full.grad, rtol, atol)).nonzero()
-    assert len(bad) == 0, _fail(f"{spec.name}: micro-batch gradients (cuts {list(cuts)}, normalizer {n}) "
+    assert len(bad) == 0, _fail(f"{spec.name}: micro-batch gradients (cuts {sorted(set(cuts))}, normalizer {n}) "
                                 "differ from the full batch", batch, bad, micro=grad, full=full.grad)
-    slack = rtol * float(full.loss.abs()) + 1e-9 * _loss_scale(batch) * (1 + float(full.loss.abs()))
-    assert abs(float(loss) - float(full.loss)) <= slack, (
-        f"{spec.name}: sum of micro-batch losses {float(loss)!r} != full-batch loss {float(full.loss)!r}")
+    slack = rtol * abs(float(full.loss)) + 1e-9 * _loss_scale(batch) * (1 + abs(float(full.loss)))
+    assert abs(loss - float(full.loss)) <= slack, (
+        f"{spec.name}: sum of micro-batch losses {loss!r} != full-batch loss {float(full.loss)!r}")
 
 
 def check_invariance(impl: Implementation, spec: MethodSpec, batch: Batch,

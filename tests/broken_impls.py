@@ -128,5 +128,6 @@ EXPECTED_REJECTION = {
 def verl_clean(old_log_prob, log_prob, advantages, response_mask, loss_agg_mode, config):
     """The clean loss behind verl's signature; verl-style metrics only (no region fractions)."""
     loss, metrics = _dgpo(log_prob, old_log_prob, advantages, response_mask, eps_low=config.clip_ratio_low,
-                          eps_high=config.clip_ratio_high, n=config.n, m=config.m)
+                          eps_high=config.clip_ratio_high, n=config.policy_loss.n, m=config.policy_loss.m,
+                          normalizer=config.global_batch_info.get("batch_num_tokens"))
     return loss, {"actor/pg_clipfrac": metrics["region/LN"] + metrics["region/HP"]}
