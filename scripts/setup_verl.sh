@@ -42,7 +42,7 @@ stamp="$venv/.dgpo-verl-stamp"
 want="$(cat "$root/scripts/setup_verl.sh" "$root/pyproject.toml" | sha256sum | cut -c1-16) $torch_req"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup_verl] installing $torch_req, verl 0.9.1 (no GPU extras) and dgpo into $venv" >&2
-  pip=("$venv/bin/python" -m pip install -q)
+  pip=("$venv/bin/python" -m pip install -q --no-warn-conflicts)  # verl's unused deps are absent on purpose
   constraints="$venv/.torch-constraint.txt"
   echo "$torch_req" > "$constraints"
   "${pip[@]}" "$torch_req"
