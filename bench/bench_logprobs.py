@@ -74,12 +74,7 @@ def measure_peak(args: dict) -> dict:
 def agreement(tokens: int, hidden: int, vocab: int, device: str, chunk_size: int) -> dict:
     """Max abs difference chunked vs naive (and relative to the largest entry), float32 inputs."""
     h, w, y = make_inputs(tokens, hidden, vocab, torch.float32, device)
-    ref = step("naive", h, w, y, chunk_size)
-    got = step("chunked", h, w, y, chunk_size)
-    names = ["logprobs", "entropy", "d_hidden", "d_weight"]
-    out = {n: float((a - b).abs().max()) for n, a, b in zip(names, got, ref)}
-    out.update({f"{n}_rel": float((a - b).abs().max() / b.abs().max()) for n, a, b in zip(names, got, ref)})
-    return out
+    return _diffs(step("chunked", h, w, y, chunk_size), step("naive", h, w, y, chunk_size))
 
 
 def peak_of(impl: str, shape: dict, device: str) -> dict:
@@ -90,18 +85,34 @@ def peak_of(impl: str, shape: dict, device: str) -> dict:
     return run_child("bench.bench_logprobs", args)
 
 
-def _times(impls, inputs, chunk_size: int, repeats: int, device: str) -> dict[str, float]:
+def _times(impls, inputs, chunk_size: int, repeats: int, device: str, warmup: int) -> tuple[dict, dict]:
+    """Median seconds per implementation, and the last outputs of each (for the agreement check)."""
     h, w, y = inputs
-    return time_side_by_side({impl: (lambda i=impl: step(i, h, w, y, chunk_size)) for impl in impls},
-                             repeats=repeats, warmup=1, device=device)
+    last: dict = {}
+
+    def timed(impl):
+        def fn():
+            last[impl] = step(impl, h, w, y, chunk_size)
+        return fn
+
+    times = time_side_by_side({impl: timed(impl) for impl in impls}, repeats=repeats, warmup=warmup, device=device)
+    return times, last
+
+
+def _diffs(got, ref) -> dict:
+    names = ["logprobs", "entropy", "d_hidden", "d_weight"]
+    out = {n: float((a - b).abs().max()) for n, a, b in zip(names, got, ref)}
+    out.update({f"{n}_rel": float((a - b).abs().max() / b.abs().max()) for n, a, b in zip(names, got, ref)})
+    return out
 
 
 def run_shape(tokens: int, hidden: int, vocab: int, dtype: str, device: str, chunk_size: int,
-              repeats: int, impls=("naive", "chunked", "checkpoint")) -> dict:
+              repeats: int, impls=("naive", "chunked", "checkpoint"), warmup: int = 1) -> dict:
+    """Memory (fresh child each), time (interleaved) and, for float32, agreement with naive."""
     shape = dict(tokens=tokens, hidden=hidden, vocab=vocab, dtype=dtype, chunk_size=chunk_size)
     mem = {impl: peak_of(impl, shape, device) for impl in impls}
-    times = _times(impls, make_inputs(tokens, hidden, vocab, DTYPES[dtype], device), chunk_size,
-                   repeats, device)
+    times, last = _times(impls, make_inputs(tokens, hidden, vocab, DTYPES[dtype], device), chunk_size,
+                         repeats, device, warmup)
     row = dict(shape, device=device, seconds={k: round(v, 4) for k, v in times.items()},
                peak_extra_mib={k: mib(v["peak_extra_bytes"]) for k, v in mem.items()},
                grad_mib=mib(mem["naive"]["grad_bytes"]))
@@ -111,24 +122,25 @@ def run_shape(tokens: int, hidden: int, vocab: int, dtype: str, device: str, chu
             row[f"{impl}_mem_ratio"] = round(mem[impl]["peak_extra_bytes"]
                                              / max(mem["naive"]["peak_extra_bytes"], 1), 3)
     if dtype == "float32":
-        row["max_abs_diff"] = agreement(tokens, hidden, vocab, device, chunk_size)
+        row["max_abs_diff"] = _diffs(last["chunked"], last["naive"])
     return row
 
 
-SHAPES = {  # (tokens, hidden, vocab): SmolLM2-135M's and Qwen2.5-1.5B's LM heads
-    "full": [(4096, 576, 49152), (4096, 1536, 151936)],
-    "quick": [(1024, 64, 8192), (1024, 128, 16384)],
+SHAPES = {  # (tokens, hidden, vocab, implementations): SmolLM2-135M's and Qwen2.5-1.5B's LM heads
+    "full": [(4096, 576, 49152, ("naive", "chunked", "checkpoint")), (4096, 1536, 151936, ("naive", "chunked"))],
+    "quick": [(1024, 64, 8192, ("naive", "chunked", "checkpoint")), (1024, 128, 16384, ("naive", "chunked"))],
 }
 CHUNK = {"full": 1024, "quick": 256}
+REPEATS = {"full": 2, "quick": 3}
 
 
-def run(mode: str = "full", device: str = "cpu", dtypes=("float32",), chunk_size: int = 1024,
-        repeats: int = 3, progress=None) -> list[dict]:
-    chunk_size = min(chunk_size, CHUNK[mode])
+def run(mode: str = "full", device: str = "cpu", dtypes=("float32",), progress=None) -> list[dict]:
+    """The CPU benchmark: float32 (the agreement target is float32); the big shape without warm-up."""
     rows = []
-    for tokens, hidden, vocab in SHAPES[mode]:
+    for tokens, hidden, vocab, impls in SHAPES[mode]:
         for dtype in dtypes:
-            rows.append(run_shape(tokens, hidden, vocab, dtype, device, chunk_size, repeats))
+            rows.append(run_shape(tokens, hidden, vocab, dtype, device, CHUNK[mode], REPEATS[mode], impls,
+                                  warmup=0 if vocab > 100_000 else 1))
             if progress is not None:
                 progress(rows[-1])
     return rows

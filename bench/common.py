@@ -33,6 +33,17 @@ def sync(device: str) -> None:
 def time_side_by_side(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
                       device: str = "cpu") -> dict[str, float]:
     """Median seconds per call of each function, run interleaved (round-robin) ``repeats`` times."""
+    return {name: statistics.median(s) for name, s in sample_side_by_side(fns, repeats, warmup, device).items()}
+
+
+def paired_ratios(samples: dict[str, list[float]], base: str) -> dict[str, float]:
+    """Median over rounds of t[name] / t[base] within the same round (robust to load drifting)."""
+    return {name: statistics.median(a / b for a, b in zip(s, samples[base])) for name, s in samples.items()}
+
+
+def sample_side_by_side(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
+                        device: str = "cpu") -> dict[str, list[float]]:
+    """Seconds of every call, the functions run interleaved (round-robin) ``repeats`` times."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -45,7 +56,7 @@ def time_side_by_side(fns: dict[str, Callable[[], object]], repeats: int, warmup
             fn()
             sync(device)
             samples[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return samples
 
 
 def peak_rss_bytes() -> int:
@@ -103,6 +114,7 @@ def machine() -> dict:
         "torch_threads": torch.get_num_threads(),
         "memory_gib": _mem_gib(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
     return info
 

@@ -1,0 +1,68 @@
+"""Target 4: one trainer iteration broken down (rollout, old log-probs, updates, weight push).
+
+Runs the real trainer (``trainer.loop.train``) for ``steps`` iterations of a preset, in a fresh
+child process and a temporary run folder, with evaluation off, and reads the phase times it logs
+per iteration in ``metrics.jsonl`` (``time/rollout``, ``time/old_logprob``, ``time/update`` summed
+over the iteration's optimizer steps, ``time/push``). The first iteration pays warm-up; the table
+reports the last. Tokens per second overall = generated tokens / the four phases' sum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from bench.common import run_child
+
+PHASES = {"rollout": "time/rollout", "old_logprobs": "time/old_logprob", "weight_push": "time/push"}
+
+
+def measure(preset: str, steps: int, sets: list[str]) -> dict:
+    """In this (fresh) process: train ``steps`` iterations of ``preset``; per-iteration phase times."""
+    from trainer.config import build_config
+    from trainer.loop import train
+
+    cfg = build_config(preset, [f"steps={steps}", "eval_every=0", "save_every=0", "progress=false", *sets])
+    with tempfile.TemporaryDirectory() as tmp:
+        train(cfg, Path(tmp) / "run")
+        records = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
+    iterations = []
+    for it in sorted({r["iteration"] for r in records}):
+        rows = [r for r in records if r["iteration"] == it]
+        sec = {name: rows[0][key] for name, key in PHASES.items()}
+        sec["updates"] = sum(r["time/update"] for r in rows)
+        total = sum(sec.values())
+        iterations.append({"iteration": it, "seconds": {k: round(v, 3) for k, v in sec.items()},
+                           "total_s": round(total, 3), "tokens": rows[0]["tokens"],
+                           "tokens_per_s_overall": round(rows[0]["tokens"] / total, 1),
+                           "rollout_tokens_per_s": round(rows[0]["tokens_per_s"], 1)})
+    keys = ("model", "backend", "dtype", "prompts_per_step", "group_size", "max_new_tokens", "mini_batches",
+            "micro_batch_size", "loss")
+    return {"preset": preset, "config": {k: getattr(cfg, k) for k in keys}, "iterations": iterations}
+
+
+def run(presets=("smoke", "default"), steps: int = 2, progress=None) -> list[dict]:
+    rows = []
+    for preset in presets:
+        rows.append(run_child("bench.bench_trainer", {"preset": preset, "steps": steps, "sets": []}))
+        if progress is not None:
+            progress(rows[-1])
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--preset", default="smoke")
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure(**json.loads(args.child))), flush=True)
+    else:
+        print(json.dumps(run((args.preset,))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""``dgpo bench``: run the benchmarks and write docs/performance.json and docs/performance.md.
+
+    dgpo bench                      # everything, full sizes (tens of minutes on 2 cores)
+    dgpo bench --quick              # small sizes, for a smoke check of the benchmark code
+    dgpo bench --only loss --only logprobs
+
+Sections (issue 7's targets): ``loss`` (policy loss forward + backward, ratios to grpo),
+``logprobs`` (chunked vs naive log-probs: memory, time, agreement), ``rollout`` (hf vs vllm
+tokens/s), ``trainer`` (one iteration broken down, smoke and default presets), ``commands`` (wall
+time of prove, gen-tests, the conformance suite). Every ratio compares candidates measured side by
+side in the same run. A section that fails is recorded with its error and the others still run.
+The GPU numbers (bench/gpu_check.py, run on the GPU machine) are read from
+bench/results/gpu_h200.json when present and shown in their own part of the report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from dgpo_cli import ArgumentParser, CliError
+
+ROOT = Path(__file__).resolve().parent.parent
+GPU_RESULTS = ROOT / "bench" / "results" / "gpu_h200.json"
+
+
+def _loss(quick: bool, progress):
+    from bench import bench_loss
+    if quick:
+        return bench_loss.run(8, 512, repeats=5, progress=progress)
+    return bench_loss.run(progress=progress)
+
+
+def _logprobs(quick: bool, progress):
+    from bench import bench_logprobs
+    return bench_logprobs.run("quick" if quick else "full", progress=progress)
+
+
+def _rollout(quick: bool, progress):
+    from bench import bench_rollout
+    if quick:
+        return bench_rollout.run(model="tiny-llama", prompts=2, n=2, max_new_tokens=8, rounds=1, progress=progress)
+    return bench_rollout.run(max_new_tokens=32, progress=progress)
+
+
+def _trainer(quick: bool, progress):
+    from bench import bench_trainer
+    return bench_trainer.run(("smoke",) if quick else ("smoke", "default"), steps=2, progress=progress)
+
+
+def _commands(quick: bool, progress):
+    from bench import bench_commands
+    return bench_commands.run(progress=progress)
+
+
+SECTIONS: dict[str, Callable] = {"loss": _loss, "logprobs": _logprobs, "rollout": _rollout,
+                                 "trainer": _trainer, "commands": _commands}
+
+
+def run_sections(names: list[str], quick: bool) -> dict:
+    from bench.common import machine
+
+    result = {"machine": machine(), "quick": quick, "sections": {}, "errors": {}, "seconds": {}}
+    for name in tqdm(names, desc="dgpo bench", unit="section"):
+        t0 = time.perf_counter()
+        try:
+            result["sections"][name] = SECTIONS[name](quick, lambda row: tqdm.write(json.dumps(row)))
+        except Exception as exc:  # recorded in the report; the other sections still run
+            result["errors"][name] = f"{type(exc).__name__}: {exc}"[:2000]
+            tqdm.write(traceback.format_exc())
+        result["seconds"][name] = round(time.perf_counter() - t0, 1)
+    result["machine"]["load_average_1m_end"] = machine()["load_average_1m"]
+    return result
+
+
+def main(argv: list[str]) -> int:
+    parser = ArgumentParser(prog="dgpo bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=list(SECTIONS), default=[],
+                        help="run only this section (repeatable; default: all)")
+    parser.add_argument("--quick", action="store_true", help="small sizes (checks the benchmark code)")
+    parser.add_argument("--json", type=Path, default=ROOT / "docs" / "performance.json", help="JSON output")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "performance.md", help="Markdown output")
+    args = parser.parse_args(argv)
+    for path in (args.json, args.markdown):
+        if not path.parent.is_dir():
+            raise CliError(f"output folder {path.parent} does not exist")
+    names = args.only or list(SECTIONS)
+    result = run_sections(names, args.quick)
+    if GPU_RESULTS.is_file():
+        result["gpu"] = json.loads(GPU_RESULTS.read_text())
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    from bench.report import markdown
+    args.markdown.write_text(markdown(result))
+    print(f"wrote {args.json} and {args.markdown}")
+    return 1 if result["errors"] else 0
