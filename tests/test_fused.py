@@ -120,3 +120,10 @@ def test_bad_inputs_raise_the_reference_error(bad):
             fn("dgpo", **call, **kw)
         messages.append(str(err.value))
     assert messages[0] == messages[1]
+
+
+def test_fused_passes_the_generated_conformance_suite():
+    """The gate for using the fused path: every generated DGPO property holds for it."""
+    from dgpo_ref import conformance
+
+    assert conformance.main(["--impl", "dgpo_ref.fused:fused_policy_loss", "--method", "dgpo"]) == 0
