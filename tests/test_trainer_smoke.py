@@ -56,7 +56,8 @@ def test_smoke_preset_through_the_cli(tmp_path):
 
 
 def _run(out, steps, resume=False):
-    sets = [f"steps={steps}", "reward=parity", "eval_every=0", "save_every=0", "progress=false"]
+    sets = [f"steps={steps}", "reward=parity", "eval_every=0", "save_every=0", "progress=false",
+            "prompts_per_step=2", "group_size=4", "max_new_tokens=4"]
     loop.train(build_config("smoke", sets), out, resume=resume)
     return _lines(out / "metrics.jsonl")
 

@@ -176,11 +176,16 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
     engine = build_rollout(backend, model, tok, ckpt or path, cfg, max_prompt + 64)
     log = MetricsLog(run_dir, cfg)
 
+    eval_time = [0.0]  # seconds spent evaluating: train_elapsed_s leaves it out
+
     def run_eval() -> dict:
+        t_eval = time.time()
         ev = evaluate(engine, encode, task.heldout, reward=cfg.reward, k=cfg.eval_k, temperature=cfg.eval_temperature,
                       max_new_tokens=cfg.max_new_tokens, decode=decode, seed=cfg.seed)
-        log.write("eval.jsonl", {"step": state["opt_step"], "iteration": state["step"],
-                                 "elapsed_s": time.time() - t0, **ev})
+        eval_time[0] += time.time() - t_eval
+        log.write("eval.jsonl", {"step": state["opt_step"], "iteration": state["step"], "elapsed_s": time.time() - t0,
+                                 "train_elapsed_s": time.time() - t0 - eval_time[0],
+                                 "eval_s": time.time() - t_eval, **ev})
         return ev
 
     last_eval: dict = {}
@@ -206,7 +211,8 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
                   "time/push": t_push, "tokens_per_s": stats["tokens"] / max(t_roll, 1e-9)}
         for r in records:
             state["opt_step"] += 1
-            log.write("metrics.jsonl", {"step": state["opt_step"], **common, **r, "elapsed_s": time.time() - t0})
+            log.write("metrics.jsonl", {"step": state["opt_step"], **common, **r, "elapsed_s": time.time() - t0,
+                                        "train_elapsed_s": time.time() - t0 - eval_time[0]})
         bar.update(1)
         bar.set_postfix(reward=f"{stats['reward/mean']:.2f}", acc=f"{stats['accuracy']:.2f}",
                         eval=f"{next(iter(last_eval.values()), float('nan')):.2f}")

@@ -6,8 +6,8 @@ lists and returns, prompt-major, ``n`` :class:`Completion` per prompt: the compl
 top-p, i.e. the distribution the token was actually drawn from). ``temperature=0`` is greedy.
 ``push_weights(model)`` makes the backend sample from the training model's current weights.
 
-* ``hf``: transformers ``generate`` on the training model itself (batched, left padding), so the
-  push is free. Simple and, on a small CPU, the faster one (docs/trainer.md has the measurement).
+* ``hf``: a sampling loop on the training model itself (batched, left padding, each prompt prefilled
+  once for its n samples), so the push is free. Simple and, on a small CPU, the faster one (docs/trainer.md has the measurement).
 * ``vllm``: an in-process ``vllm.LLM`` (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, so ``apply_model``
   reaches the model object); weights are pushed with the model's ``load_weights`` and the prefix
   cache is reset. On a GPU it sleeps (frees KV cache and weights) during the update phase.
@@ -30,50 +30,84 @@ class Completion:
 
 
 class HFRollout:
+    """Sampling on the training model with its KV cache: each distinct prompt is prefilled once,
+    then its cache is repeated for the ``n`` samples (transformers' ``generate`` would prefill every
+    copy, n times the work). Returns the exact log-probs of the distribution each token was drawn
+    from (after temperature and top-p)."""
+
     name = "hf"
 
-    def __init__(self, model, tokenizer, batch_size: int = 64):
-        self.model, self.tok, self.batch_size = model, tokenizer, batch_size
+    def __init__(self, model, tokenizer, prompts_per_call: int = 64):
+        self.model, self.tok, self.prompts_per_call = model, tokenizer, prompts_per_call
         eos = model.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos]
-        self.eos = {e for e in eos + [tokenizer.eos_token_id] if e is not None}
+        self.eos = torch.tensor(sorted({e for e in eos + [tokenizer.eos_token_id] if e is not None}))
 
-    def _batch(self, prompts: list[list[int]]):
+    def _left_pad(self, prompts: list[list[int]]):
         width = max(len(p) for p in prompts)
         pad = self.tok.pad_token_id
         ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
         return ids, mask
 
+    @staticmethod
+    def _processed_logprobs(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+        logp = torch.log_softmax(logits.float() / (temperature if temperature > 0 else 1.0), -1)
+        if top_p >= 1.0 or temperature == 0:
+            return logp
+        sorted_lp, order = logp.sort(-1, descending=True)
+        cum = sorted_lp.exp().cumsum(-1)
+        drop = (cum - sorted_lp.exp()) >= top_p  # keep the smallest prefix whose mass reaches top_p
+        sorted_lp = sorted_lp.masked_fill(drop, -torch.inf)
+        kept = torch.full_like(logp, -torch.inf).scatter(-1, order, sorted_lp)
+        return torch.log_softmax(kept, -1)
+
+    @torch.no_grad()
+    def _sample(self, prompts, n, temperature, top_p, max_new_tokens, gen) -> list[Completion]:
+        ids, mask = self._left_pad(prompts)
+        pos = (mask.cumsum(1) - 1).clamp(min=0)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(n)
+        logits = out.logits[:, -1].repeat_interleave(n, 0)
+        mask = mask.repeat_interleave(n, 0)
+        next_pos = mask.sum(1)
+        done = torch.zeros(len(mask), dtype=torch.bool)
+        tokens, logps = [], []
+        for _ in range(max_new_tokens):
+            logp = self._processed_logprobs(logits, temperature, top_p)
+            if temperature > 0:
+                tok = torch.multinomial(logp.exp(), 1, generator=gen)[:, 0]
+            else:
+                tok = logp.argmax(-1)
+            tok = torch.where(done, torch.tensor(self.tok.pad_token_id), tok)
+            tokens.append(tok)
+            logps.append(logp.gather(-1, tok[:, None])[:, 0])
+            done = done | torch.isin(tok, self.eos)
+            if bool(done.all()):
+                break
+            mask = torch.cat([mask, torch.ones(len(mask), 1, dtype=mask.dtype)], 1)
+            out = self.model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos[:, None],
+                             past_key_values=cache, use_cache=True)
+            next_pos = next_pos + 1
+            logits = out.logits[:, -1]
+        return [self._split(s.tolist(), c.tolist()) for s, c in zip(torch.stack(tokens, 1), torch.stack(logps, 1))]
+
     def _split(self, seq: list[int], scores: list[float]) -> Completion:
+        eos = set(self.eos.tolist())
         for i, t in enumerate(seq):
-            if t in self.eos:
+            if t in eos:
                 return Completion(seq[: i + 1], scores[: i + 1], True)
         return Completion(seq, scores, False)
 
-    @torch.no_grad()
     def generate(self, prompts, n, *, temperature, top_p=1.0, max_new_tokens, seed=0) -> list[Completion]:
-        out: list[Completion] = []
-        per_call = max(1, self.batch_size // n)
-        sample = temperature > 0
+        gen = torch.Generator().manual_seed(seed)
         was_training = self.model.training
         self.model.eval()
-        for start in range(0, len(prompts), per_call):
-            torch.manual_seed(seed + start)
-            ids, mask = self._batch(prompts[start : start + per_call])
-            kw = (dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0) if sample
-                  else dict(do_sample=False, temperature=None, top_p=None, top_k=None))
-            gen = self.model.generate(
-                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, num_return_sequences=n,
-                pad_token_id=self.tok.pad_token_id, output_scores=sample, return_dict_in_generate=True, **kw,
-            )
-            seqs = gen.sequences[:, ids.shape[1] :]
-            if sample:  # processed scores: after temperature and top-p, -inf where filtered out
-                logp = torch.stack([torch.log_softmax(s.float(), -1) for s in gen.scores], 1)
-                chosen = logp.gather(-1, seqs[..., None])[..., 0]
-            else:
-                chosen = torch.zeros(seqs.shape)
-            out += [self._split(s.tolist(), c.tolist()) for s, c in zip(seqs, chosen)]
+        out: list[Completion] = []
+        for start in range(0, len(prompts), self.prompts_per_call):
+            out += self._sample(prompts[start : start + self.prompts_per_call], n, temperature, top_p,
+                                max_new_tokens, gen)
         self.model.train(was_training)
         return out
 

@@ -42,29 +42,47 @@ class Batch:
         return len(self.completions)
 
 
+def _forward_hidden(model, prompts, completions, pad_id: int):
+    """Hidden states that predict each completion token, (B, R, H), and the (B, R) completion mask.
+
+    Each distinct prompt runs through the model once (left-padded, batched); its KV cache, still on
+    the autograd graph, is indexed out to every completion of that prompt, which then runs on top
+    of it. Exact: the same attention and positions as one forward of prompt + completion, with the
+    G-fold shared prompt work done once (the gradient through the prompt's keys and values is kept).
+    """
+    index: dict[tuple, int] = {}
+    which = torch.tensor([index.setdefault(tuple(p), len(index)) for p in prompts])
+    uniq = list(index)
+    width = max(len(p) for p in uniq)
+    p_ids = torch.tensor([[pad_id] * (width - len(p)) + list(p) for p in uniq])
+    p_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in uniq])
+    p_out = model.base_model(input_ids=p_ids, attention_mask=p_mask, position_ids=(p_mask.cumsum(1) - 1).clamp(min=0),
+                             use_cache=True)
+    cache = p_out.past_key_values
+    cache.batch_select_indices(which)
+    r = max(1, max(len(c) for c in completions))
+    c_ids = torch.tensor([c + [pad_id] * (r - len(c)) for c in completions])
+    c_mask = torch.tensor([[1] * len(c) + [0] * (r - len(c)) for c in completions])
+    c_pos = torch.tensor([len(p) for p in prompts])[:, None] + torch.arange(r)
+    c_out = model.base_model(input_ids=c_ids, attention_mask=torch.cat([p_mask[which], c_mask], 1), position_ids=c_pos,
+                             past_key_values=cache, use_cache=True)
+    first = p_out.last_hidden_state[which, -1:]  # the prompt's last token predicts completion token 0
+    return torch.cat([first, c_out.last_hidden_state[:, :-1]], 1), c_ids, c_mask
+
+
 def sequence_logprobs(model, prompts, completions, temperature: float, chunk: int, pad_id: int,
                       entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(B, R) log-probs of each completion token under ``model`` (and entropies), 0 on padding."""
-    seqs = [p + c for p, c in zip(prompts, completions)]
-    width = max(len(s) for s in seqs)
-    ids = torch.tensor([s + [pad_id] * (width - len(s)) for s in seqs])
-    attn = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])
-    hidden = model.base_model(input_ids=ids, attention_mask=attn).last_hidden_state
-    rows, cols = [], []
-    for i, (p, c) in enumerate(zip(prompts, completions)):
-        rows += [i] * len(c)
-        cols += range(len(p) - 1, len(p) + len(c) - 1)  # position t predicts token t+1
-    rows_t, cols_t = torch.tensor(rows), torch.tensor(cols)
-    targets = ids[rows_t, cols_t + 1]
+    """(B, R) log-probs of each completion token under ``model`` at ``temperature`` (and entropies),
+    0 on padding; the LM head runs chunk by chunk on completion positions only."""
+    hidden, c_ids, c_mask = _forward_hidden(model, prompts, completions, pad_id)
+    live = c_mask.bool()
     head = model.get_output_embeddings()
-    h = hidden[rows_t, cols_t] / temperature  # logits / T == (hidden / T) @ Wᵀ
+    h = hidden[live] / temperature  # logits / T == (hidden / T) @ Wᵀ
     bias = None if head.bias is None else head.bias / temperature
-    lp, ent = chunked_logprobs_and_entropy(h, head.weight, targets, chunk_size=chunk,
+    lp, ent = chunked_logprobs_and_entropy(h, head.weight, c_ids[live], chunk_size=chunk,
                                            compute_entropy=entropy, bias=bias)
-    r = max(1, max(len(c) for c in completions))
-    resp_cols = torch.tensor([j for c in completions for j in range(len(c))])
-    out_lp = torch.zeros(len(seqs), r, dtype=lp.dtype).index_put((rows_t, resp_cols), lp)
-    out_ent = None if ent is None else torch.zeros(len(seqs), r).index_put((rows_t, resp_cols), ent.detach().float())
+    out_lp = torch.zeros(c_ids.shape, dtype=lp.dtype).masked_scatter(live, lp)
+    out_ent = None if ent is None else torch.zeros(c_ids.shape).masked_scatter(live, ent.detach().float())
     return out_lp, out_ent
 
 
@@ -153,10 +171,12 @@ def optimizer_step(model, optimizer, scheduler, batch: Batch, idx: list[int], cf
         ent_sum += float((ent * m_mask).sum())
     params = [p for p in model.parameters() if p.requires_grad]
     grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
-    optimizer.step()
+    finite = bool(torch.isfinite(grad_norm))
+    if finite:  # a non-finite gradient is reported (skipped_step) and never applied
+        optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     out = sums.result()
-    out.update(grad_norm=float(grad_norm), entropy=ent_sum / max(float(mask.sum()), 1.0),
+    out.update(grad_norm=float(grad_norm), skipped_step=float(not finite), entropy=ent_sum / max(float(mask.sum()), 1.0),
                lr=scheduler.get_last_lr()[0])
     return out
