@@ -18,8 +18,9 @@ from importlib.metadata import entry_points
 METHODS = ("dgpo", "gppo", "ce_gppo", "aspo")
 """The losses the plugin registers: the dgpo_ref methods verl 0.9.1 does not have."""
 
-EXTRA_HPARAMS = ("n", "m", "beta1", "beta2", "dual_clip")
-"""dgpo_ref hyper-parameters carried by ``DGPOPolicyLossConfig`` (eps come from clip_ratio_*)."""
+EXTRA_HPARAMS = ("n", "m", "beta1", "beta2")
+"""dgpo_ref hyper-parameters carried by ``DGPOPolicyLossConfig`` (eps and the dual clip come from the
+actor's clip_ratio_low/clip_ratio_high/clip_ratio_c)."""
 
 PLUGIN_MODULE = "dgpo_ref.integrations.verl_plugin"
 ENTRY_POINT = "dgpo"

@@ -8,10 +8,11 @@ verl swallows a plugin's import error, so ``dgpo verl-check`` exists to make a b
 Each registered function has verl's exact signature and delegates to ``dgpo_ref.policy_loss``:
 
 - ``eps_low``/``eps_high`` are the actor's ``clip_ratio_low``/``clip_ratio_high`` (``clip_ratio``
-  where unset). ``n``, ``m``, ``beta1``, ``beta2``, ``dual_clip`` come from ``policy_loss`` when it is
-  a :class:`DGPOPolicyLossConfig` (selected with ``policy_loss._target_``; verl's own
-  ``PolicyLossConfig`` rejects unknown keys); a field left at ``None`` means the method's default in
-  ``dgpo_ref.LOSSES``.
+  where unset); ``dual_clip`` (gppo, ce_gppo, aspo) is the actor's ``clip_ratio_c``, verl's dual-clip
+  knob (default 3.0 in verl; ``inf`` turns it off). ``n``, ``m``, ``beta1``, ``beta2`` come from
+  ``policy_loss`` when it is a :class:`DGPOPolicyLossConfig` (selected with ``policy_loss._target_``;
+  verl's own ``PolicyLossConfig`` rejects unknown keys); a field left at ``None`` means the method's
+  default in ``dgpo_ref.LOSSES``. A config without ``clip_ratio_c`` gets the method's dual clip.
 - ``config.global_batch_info`` becomes dgpo_ref's ``normalizer``. verl's ``agg_loss`` divides a
   micro-batch's sum by the global count (tokens or sequences) and multiplies by ``dp_size`` to
   cancel FSDP's gradient averaging: that is a division by ``count / dp_size``.
@@ -49,7 +50,6 @@ class DGPOPolicyLossConfig(PolicyLossConfig):
     m: int | None = None
     beta1: float | None = None
     beta2: float | None = None
-    dual_clip: float | None = None
 
     def __post_init__(self):
         if self.loss_mode in METHODS:
@@ -71,11 +71,15 @@ def hparams(name: str, config: Any) -> dict[str, Any]:
     if config is None:
         raise ValueError(f"config is required for policy loss {name!r}: verl passes the actor config")
     clip = _get(config, "clip_ratio", 0.2)
-    return {
+    hp = {
         "eps_low": _get(config, "clip_ratio_low", clip),
         "eps_high": _get(config, "clip_ratio_high", clip),
         **_extra_hparams(_get(config, "policy_loss", {})),
     }
+    clip_c = _get(config, "clip_ratio_c")
+    if "dual_clip" in LOSSES[name].defaults and clip_c is not None:
+        hp["dual_clip"] = None if clip_c == math.inf else clip_c
+    return hp
 
 
 # verl loss_agg_mode -> (dgpo_ref mode, the key of config.global_batch_info holding the global count).

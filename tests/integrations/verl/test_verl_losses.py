@@ -20,8 +20,9 @@ from dgpo_ref.integrations.verl import METHODS
 from dgpo_ref.integrations.verl_plugin import DGPOPolicyLossConfig
 
 MODES = ("token-mean", "token-sum", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
-EXTRA = {"dgpo": {"n": 3, "m": 4}, "gppo": {"dual_clip": 2.5}, "ce_gppo": {"beta1": 0.7, "beta2": 1.3},
-         "aspo": {"dual_clip": 2.0}}
+# hyper-parameters other than eps: under policy_loss (n, m, beta1, beta2) or the actor's clip_ratio_c
+EXTRA = {"dgpo": {"n": 3, "m": 4}, "gppo": {}, "ce_gppo": {"beta1": 0.7, "beta2": 1.3}, "aspo": {}}
+CLIP_C = {"gppo": 2.5, "aspo": 2.0}
 
 
 def _batch(seed, shape=(6, 9), spread=1.0):
@@ -35,9 +36,10 @@ def _batch(seed, shape=(6, 9), spread=1.0):
     return old, new, adv, mask, weights
 
 
-def _config(name, eps_low=0.15, eps_high=0.3, info=None, extra=None):
+def _config(name, eps_low=0.15, eps_high=0.3, info=None, extra=None, clip_c=None):
+    dual = {} if clip_c is None else {"clip_ratio_c": clip_c}
     return OmegaConf.create({
-        "clip_ratio": 0.2, "clip_ratio_low": eps_low, "clip_ratio_high": eps_high,
+        "clip_ratio": 0.2, "clip_ratio_low": eps_low, "clip_ratio_high": eps_high, **dual,
         "policy_loss": {"loss_mode": name, **(extra or {})},
         "global_batch_info": info or {},
     })
@@ -55,12 +57,13 @@ def _loss_and_grad(fn, old, new, adv, mask, **kwargs):
 def test_equals_dgpo_ref_with_the_configs_hyper_parameters(name, seed):
     old, new, adv, mask, _ = _batch(seed, spread=2.5)
     adv[::2] = -adv[::2].abs()  # both signs, so every region is populated
-    config = _config(name, extra=EXTRA[name])
+    config = _config(name, extra=EXTRA[name], clip_c=CLIP_C.get(name))
     got, got_grad, _ = _loss_and_grad(get_policy_loss_fn(name), old, new, adv, mask, config=config)
+    dual = {"dual_clip": CLIP_C[name]} if name in CLIP_C else {}
 
     def ref(**kw):
         return policy_loss(name, log_prob=kw.pop("log_prob"), old_log_prob=old, advantages=adv,
-                           response_mask=mask, eps_low=0.15, eps_high=0.3, **EXTRA[name])
+                           response_mask=mask, eps_low=0.15, eps_high=0.3, **EXTRA[name], **dual)
 
     want, want_grad, _ = _loss_and_grad(lambda **kw: ref(**kw), old, new, adv, mask)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
@@ -171,6 +174,7 @@ def test_metrics_use_verls_keys_and_count_regions(name):
         ({}, _config("dgpo", extra={"n": 0}), "n=0"),
         ({}, _config("dgpo", eps_low=1.5), "eps_low"),
         ({}, _config("gppo", extra={"m": 2}), "'m'"),
+        ({}, _config("aspo", clip_c=0.5), "dual_clip"),
     ],
 )
 def test_bad_settings_raise_a_clear_error(kwargs, config, message):
@@ -179,6 +183,19 @@ def test_bad_settings_raise_a_clear_error(kwargs, config, message):
     with pytest.raises(ValueError, match=message):
         get_policy_loss_fn(name)(old_log_prob=old, log_prob=new, advantages=adv, response_mask=mask,
                                  config=config, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["gppo", "aspo"])
+def test_clip_ratio_c_inf_turns_the_dual_clip_off(name):
+    old, new, adv, mask, _ = _batch(seed=2, spread=2.5)
+    adv[::2] = -adv[::2].abs()
+    fn = get_policy_loss_fn(name)
+    got = _loss_and_grad(fn, old, new, adv, mask, config=_config(name, clip_c=float("inf")))[1]
+    capped = _loss_and_grad(fn, old, new, adv, mask, config=_config(name, clip_c=1.5))[1]
+    want = _loss_and_grad(lambda **kw: policy_loss(name, eps_low=0.15, eps_high=0.3, dual_clip=None, **kw),
+                          old, new, adv, mask)[1]
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-15)
+    assert not torch.allclose(capped, want)
 
 
 def test_config_class_checks_its_values_when_built():
