@@ -17,6 +17,7 @@ itself passes every property; ``verl_clean`` is the same loss behind verl's poli
 | ``value_shift`` | a constant added to J on LN: right gradient, wrong loss | value |
 | ``zero_adv_in_ln`` | A = 0 tokens below 1−eps_low reported as LN | regions |
 | ``over_bound`` | V = 1.01·r on HP: W above 1/p_old | bounds |
+| ``bf16_autocast`` | float32 log-probs rounded to bfloat16 inside (an autocast region) | dtypes |
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def _dgpo(log_prob, old_log_prob, advantages, response_mask, *, eps_low=0.2, eps
     lp = torch.where(mask, log_prob.to(dtype), zero)
     old = torch.where(mask, old_log_prob.detach().to(dtype), zero)
     adv = torch.where(mask, advantages.detach().to(dtype), zero)
+    if defect == "bf16_autocast" and log_prob.dtype == torch.float32:  # an autocast region: log-probs in bf16
+        lp, old = lp.to(torch.bfloat16).to(dtype), old.to(torch.bfloat16).to(dtype)
     log_r = lp - old
     if defect == "clamp_extreme":
         log_r = torch.clamp(log_r, -20.0, 20.0)
@@ -109,6 +112,7 @@ own_normalizer = _variant("own_normalizer")
 value_shift = _variant("value_shift")
 zero_adv_in_ln = _variant("zero_adv_in_ln")
 over_bound = _variant("over_bound")
+bf16_autocast = _variant("bf16_autocast")
 
 #: function name -> the property that must reject it
 EXPECTED_REJECTION = {
@@ -122,6 +126,7 @@ EXPECTED_REJECTION = {
     "value_shift": "value",
     "zero_adv_in_ln": "regions",
     "over_bound": "bounds",
+    "bf16_autocast": "dtypes",
 }
 
 

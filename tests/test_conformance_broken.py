@@ -25,6 +25,7 @@ EXPECTED_REJECTION = {
     "value_shift": "value",
     "zero_adv_in_ln": "regions",
     "over_bound": "bounds",
+    "bf16_autocast": "dtypes",
 }
 
 
