@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from dgpo_cli import ArgumentParser, CliError
@@ -16,7 +17,8 @@ def _train_parser() -> ArgumentParser:
     ap.add_argument("--preset", default=None, choices=list(PRESETS), help="start from a preset (default: default)")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config field (repeatable), e.g. --set loss=grpo --set lr=2e-5")
-    ap.add_argument("--output", default="runs/default", help="run folder (default: runs/default)")
+    ap.add_argument("--output", default=None,
+                    help="run folder (default: runs/<preset>-<UTC time>, a new folder every time)")
     ap.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
     ap.add_argument("--overwrite", action="store_true", help="replace a run already in --output")
     ap.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
@@ -44,6 +46,10 @@ def train_main(argv: list[str]) -> int:
     args = _train_parser().parse_args(argv)
     if args.resume and args.overwrite:
         raise CliError("--resume and --overwrite exclude each other")
+    if args.output is None:
+        if args.resume:
+            raise CliError("--resume needs --output DIR (the run to continue)")
+        args.output = f"runs/{args.preset or 'default'}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
     try:
         cfg = _resolve(args)
         if args.print_config:
@@ -81,7 +87,7 @@ def eval_main(argv: list[str]) -> int:
         backend = choose_backend(cfg.backend)
         path = resolve_model(cfg.model)
         model, tok = load_policy(path, cfg.dtype)
-        encode = make_encoder(tok, cfg.chat_template)
+        encode = make_encoder(tok, cfg.chat_template, cfg.system_prompt)
         max_prompt = max(len(encode(p.prompt)) for p in task.heldout)
         engine = build_rollout(backend, model, tok, path, cfg, max_prompt + 8)
         result = evaluate(engine, encode, task.heldout, reward=cfg.reward, k=cfg.eval_k,

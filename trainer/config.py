@@ -25,8 +25,10 @@ class TrainConfig:
     (on a GPU: vllm if importable, else hf; on a CPU: hf, the faster one there, see docs/trainer.md)."""
     dtype: str = "float32"
     """Training and sampling dtype: ``float32`` or ``bfloat16`` (the loss is always float32)."""
-    max_new_tokens: int = 16
-    """Longest completion, in tokens; a completion cut here is kept (reward computed on its text)."""
+    max_new_tokens: int = 12
+    """Longest completion, in tokens; a completion cut here is kept (reward computed on its text).
+    12 fits any arithmetic answer (sign, up to 6 digits, EOS) and a short sentence around it, while
+    making long "Let me explain" openings score 0, which pushes the model to answer directly."""
     temperature: float = 1.0
     """Sampling temperature; the trainer's log-probs use the same temperature, so ratios compare
     like with like."""
@@ -34,6 +36,10 @@ class TrainConfig:
     """Nucleus sampling threshold in (0, 1]."""
     chat_template: bool = True
     """Wrap each prompt in the tokenizer's chat template (user turn + generation prompt)."""
+    system_prompt: str = ""
+    """System turn for chat-templated prompts. ``""`` sends an empty system turn (shorter prompts:
+    SmolLM2's template otherwise inserts a 16-token default); ``default`` sends none, leaving the
+    template's own default."""
     vllm_gpu_memory_utilization: float = 0.3
     """Fraction of GPU memory vLLM may take for weights and KV cache (GPU only)."""
     vllm_sleep: bool = True
@@ -86,8 +92,9 @@ class TrainConfig:
     """Rows of the LM head computed at once for log-probs/entropy (never the whole logits)."""
 
     # --- optimizer -----------------------------------------------------------------------------
-    lr: float = 1e-5
-    """AdamW learning rate (after warm-up)."""
+    lr: float = 3e-5
+    """AdamW learning rate (after warm-up); 3e-5 with clipping at 1.0 for a 135M model on CPU, where
+    a run affords only tens of optimizer steps (docs/trainer.md)."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     adam_betas: tuple = (0.9, 0.999)
@@ -135,7 +142,7 @@ _R1_DISTILL = dict(
     # DeepSeek-R1-Distill-Qwen-1.5B on one GPU with vLLM colocated (sleep mode between phases),
     # in the spirit of the paper's DAPO-Math-17k runs: 8k-token responses, 8 × 16 rollouts per
     # step, 4 mini-batches (off-policy updates so that DGPO's boundary weights act), lr 1e-6.
-    model="/path/to/DeepSeek-R1-Distill-Qwen-1.5B", backend="vllm", dtype="bfloat16",
+    model="/path/to/DeepSeek-R1-Distill-Qwen-1.5B", backend="vllm", dtype="bfloat16", system_prompt="default",
     task="/path/to/dapo-math-17k.parquet", prompt_field="prompt", answer_field="answer",
     prompt_suffix=" Please reason step by step, and put your final answer within \\boxed{}.",
     reward="math", max_new_tokens=8192, temperature=1.0, prompts_per_step=32, group_size=16,

@@ -56,10 +56,12 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def make_encoder(tok, chat_template: bool):
+def make_encoder(tok, chat_template: bool, system_prompt: str = "default"):
+    system = [] if system_prompt == "default" else [{"role": "system", "content": system_prompt}]
+
     def encode(question: str) -> list[int]:
         if chat_template and tok.chat_template:
-            text = tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+            text = tok.apply_chat_template([*system, {"role": "user", "content": question}], tokenize=False,
                                            add_generation_prompt=True)
             return tok(text, add_special_tokens=False).input_ids
         return tok(question).input_ids
@@ -170,7 +172,7 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
         state = checkpoint.load_state(ckpt, opt, sched)
         truncate_log(run_dir / "metrics.jsonl", state["opt_step"])
         truncate_log(run_dir / "eval.jsonl", state["opt_step"] - 1)
-    encode = make_encoder(tok, cfg.chat_template)
+    encode = make_encoder(tok, cfg.chat_template, cfg.system_prompt)
     decode = lambda ids: tok.decode(ids, skip_special_tokens=True)  # noqa: E731
     max_prompt = max(len(encode(p.prompt)) for p in task.heldout[:64] + [task.train_problem(0)])
     engine = build_rollout(backend, model, tok, ckpt or path, cfg, max_prompt + 64)
@@ -218,7 +220,7 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
                         eval=f"{next(iter(last_eval.values()), float('nan')):.2f}")
         out_of_time = cfg.max_minutes and time.time() - t0 > 60 * cfg.max_minutes
         if (cfg.save_every and state["step"] % cfg.save_every == 0) or out_of_time or state["step"] == cfg.steps:
-            if cfg.eval_every and state["step"] == cfg.steps:
+            if cfg.eval_every and (state["step"] == cfg.steps or out_of_time):
                 last_eval = run_eval()
             checkpoint.save(run_dir, model, tok, opt, sched, dict(state))
         if out_of_time:
