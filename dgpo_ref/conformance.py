@@ -1018,7 +1018,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--verbose", action="store_true", help="show pytest's own output")
     for flag, (name, conv) in HPARAM_FLAGS.items():
         parser.add_argument(flag, dest=name, type=conv, default=argparse_unset,
-                            help=f"hold {name} fixed (the implementation supports only this value)")
+                            help=f"hold {name} fixed (the implementation supports only this value)"
+                                 + (" ('none': off)" if name == "dual_clip" else ""))
     args = parser.parse_args(list(argv))
     try:
         module = _load_generated(args.method)
