@@ -29,9 +29,10 @@ class TrainConfig:
     """Longest completion, in tokens; a completion cut here is kept (reward computed on its text).
     12 fits any arithmetic answer (sign, up to 6 digits, EOS) and a short sentence around it, while
     making long "Let me explain" openings score 0, which pushes the model to answer directly."""
-    temperature: float = 1.0
+    temperature: float = 0.7
     """Sampling temperature; the trainer's log-probs use the same temperature, so ratios compare
-    like with like."""
+    like with like. 0.7: at 1.0 the untrained SmolLM2-135M answers almost no sampled arithmetic
+    problem within 12 tokens (0 of 64 measured), leaving every group without a reward signal."""
     top_p: float = 1.0
     """Nucleus sampling threshold in (0, 1]."""
     chat_template: bool = True
