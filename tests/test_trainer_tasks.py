@@ -45,6 +45,21 @@ def test_jsonl_task_with_configurable_fields(tmp_path):
     assert load_file(str(gsm), "question", "answer")[0].answer == "1234"
 
 
+def test_parquet_task_with_chat_prompts_and_nested_answer(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"prompt": [{"role": "user", "content": f"What is {i} + 1?"}], "reward_model": {"ground_truth": str(i + 1)}}
+            for i in range(10)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "dapo.parquet")
+    probs = load_file(str(tmp_path / "dapo.parquet"), "prompt", "reward_model.ground_truth", " Box it.")
+    assert probs[3].prompt == "What is 3 + 1? Box it." and probs[3].answer == "4"
+    rows[7] = {"prompt": [{"role": "user", "content": "q"}], "reward_model": {"other": "1"}}
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "bad.parquet")
+    with pytest.raises(TaskError, match=r"bad\.parquet:8: .*'reward_model.ground_truth'"):  # Parquet fills the missing key with null
+        load_file(str(tmp_path / "bad.parquet"), "prompt", "reward_model.ground_truth")
+
+
 @pytest.mark.parametrize("bad, message", [
     ('{"prompt": "q"}', "no field 'answer'"),
     ("not json", "not valid JSON"),
