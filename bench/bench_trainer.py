@@ -28,6 +28,7 @@ def measure(preset: str, steps: int, sets: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         train(cfg, Path(tmp) / "run")
         records = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
+        resolved = json.loads((Path(tmp) / "run" / "config.json").read_text()).get("resolved_backend")
     iterations = []
     for it in sorted({r["iteration"] for r in records}):
         rows = [r for r in records if r["iteration"] == it]
@@ -40,7 +41,10 @@ def measure(preset: str, steps: int, sets: list[str]) -> dict:
                            "rollout_tokens_per_s": round(rows[0]["tokens_per_s"], 1)})
     keys = ("model", "backend", "dtype", "prompts_per_step", "group_size", "max_new_tokens", "mini_batches",
             "micro_batch_size", "loss")
-    return {"preset": preset, "config": {k: getattr(cfg, k) for k in keys}, "iterations": iterations}
+    config = {k: getattr(cfg, k) for k in keys}
+    if resolved:
+        config["backend"] = f"{cfg.backend} -> {resolved}" if resolved != cfg.backend else resolved
+    return {"preset": preset, "config": config, "iterations": iterations}
 
 
 def run(presets=("smoke", "default"), steps: int = 2, progress=None) -> list[dict]:

@@ -96,7 +96,8 @@ def rollout_lines(r: dict) -> list[str]:
 def trainer_lines(rows: list[dict]) -> list[str]:
     out = ["## 4. One trainer iteration, broken down", "",
            "The real trainer (`trainer.loop.train`), evaluation off, phase times from its metrics.jsonl; "
-           "the last iteration (the first pays warm-up).", ""]
+           "the last iteration (the first pays warm-up). Backend `auto` resolves to `hf` on a CPU "
+           "(trainer.rollout.choose_backend).", ""]
     table = []
     for r in rows:
         it = r["iterations"][-1]
@@ -174,6 +175,16 @@ NOTES = """## Notes: what was built and tried
   LM-head gradient sums chunk by chunk), about 1e-6 relative. Memory ratios include the LM-head
   gradient, which both paths must hold. A larger chunk trades memory for speed (the GPU table shows
   chunk 1024 to 4096).
+- **CPU time ratio.** The naive path does three (T x H x V) matrix products (forward logits, then
+  d_hidden and d_weight); any path that never holds the logits must recompute them in backward, a
+  fourth. Where these products dominate (float32 on two CPU cores, hidden 576, vocab 49 152) the
+  ratio approaches 4/3 whatever the element-wise work; where the naive path's full (T x V) buffers
+  dominate (vocab 151 936: about 12 GB of fresh memory per step, its element-wise passes, page
+  faults; or a bandwidth-bound GPU) the chunked path wins the recompute back. Tried:
+  `torch.utils.checkpoint` per chunk (slower and larger, see the table); fewer element-wise passes
+  (log-softmax with the float32 cast fused, gradient written in place: on the GPU the ratio at
+  chunk 1024 went from 1.49 to 1.22). Not done: keeping the last chunk's log-softmax from forward
+  (saves 1/chunks of the recompute for one more chunk buffer).
 - **Peak memory.** tracemalloc does not see torch. On the CPU each measurement runs in a fresh child
   process; the kernel's peak-RSS counter is reset (`/proc/self/clear_refs`) after inputs are built,
   so the figure is the work's own peak. On the GPU, `torch.cuda.max_memory_allocated` after
@@ -204,3 +215,18 @@ def markdown(result: dict) -> str:
         lines += gpu_lines(result["gpu"])
     lines += ["", NOTES]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv=None) -> int:
+    """Re-render the Markdown from a saved JSON: ``python -m bench.report JSON MD``."""
+    import json
+    import sys
+    from pathlib import Path
+
+    src, dst = (argv if argv is not None else sys.argv[1:])[:2]
+    Path(dst).write_text(markdown(json.loads(Path(src).read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -56,9 +56,11 @@ def _check(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, ch
                          f"shape {tuple(getattr(targets, 'shape', ()))}")
     if targets.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"targets must be an integer (int64/int32) tensor; got {targets.dtype}")
-    if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= weight.shape[0]):
-        raise ValueError(f"targets must lie in [0, vocab={weight.shape[0]}); got values in "
-                         f"[{int(targets.min())}, {int(targets.max())}]")
+    if targets.numel():
+        lo, hi = torch.aminmax(targets)
+        lo, hi = torch.stack([lo, hi]).tolist()  # one device synchronization
+        if lo < 0 or hi >= weight.shape[0]:
+            raise ValueError(f"targets must lie in [0, vocab={weight.shape[0]}); got values in [{lo}, {hi}]")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int; got {chunk_size!r}")
     if bias is not None and (not isinstance(bias, torch.Tensor) or bias.shape != (weight.shape[0],)
