@@ -7,7 +7,8 @@ Function (``chunked``) and ``torch.utils.checkpoint`` per chunk (``checkpoint``)
 * memory: peak bytes above what the inputs already hold, each path in a fresh child process (CPU:
   peak RSS; GPU: ``torch.cuda.max_memory_allocated``). It includes the parameter gradients
   (``weight.grad`` is V x H, needed by every path), reported separately as ``grad_bytes``.
-* time: median of interleaved runs in one process, ratio to naive.
+* time: median of interleaved runs in one process; the ratio is the median over rounds of
+  chunked / naive within the same round.
 * agreement: max |chunked - naive| over log-probs, entropy and both gradients (float32 inputs).
 """
 
@@ -15,10 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 
 import torch
 
-from bench.common import mib, peak_rss_bytes, reset_peak_rss, run_child, sync, time_side_by_side
+from bench.common import (
+    mib,
+    paired_ratios,
+    peak_rss_bytes,
+    reset_peak_rss,
+    run_child,
+    sample_side_by_side,
+    sync,
+)
 from dgpo_ref.logprobs import (
     checkpointed_logprobs_and_entropy,
     chunked_logprobs_and_entropy,
@@ -86,7 +96,7 @@ def peak_of(impl: str, shape: dict, device: str) -> dict:
 
 
 def _times(impls, inputs, chunk_size: int, repeats: int, device: str, warmup: int) -> tuple[dict, dict]:
-    """Median seconds per implementation, and the last outputs of each (for the agreement check)."""
+    """Seconds of every interleaved call per implementation, and the last outputs of each."""
     h, w, y = inputs
     last: dict = {}
 
@@ -95,8 +105,9 @@ def _times(impls, inputs, chunk_size: int, repeats: int, device: str, warmup: in
             last[impl] = step(impl, h, w, y, chunk_size)
         return fn
 
-    times = time_side_by_side({impl: timed(impl) for impl in impls}, repeats=repeats, warmup=warmup, device=device)
-    return times, last
+    samples = sample_side_by_side({impl: timed(impl) for impl in impls}, repeats=repeats, warmup=warmup,
+                                  device=device)
+    return samples, last
 
 
 def _diffs(got, ref) -> dict:
@@ -111,14 +122,16 @@ def run_shape(tokens: int, hidden: int, vocab: int, dtype: str, device: str, chu
     """Memory (fresh child each), time (interleaved) and, for float32, agreement with naive."""
     shape = dict(tokens=tokens, hidden=hidden, vocab=vocab, dtype=dtype, chunk_size=chunk_size)
     mem = {impl: peak_of(impl, shape, device) for impl in impls}
-    times, last = _times(impls, make_inputs(tokens, hidden, vocab, DTYPES[dtype], device), chunk_size,
-                         repeats, device, warmup)
+    samples, last = _times(impls, make_inputs(tokens, hidden, vocab, DTYPES[dtype], device), chunk_size,
+                           repeats, device, warmup)
+    times = {k: statistics.median(v) for k, v in samples.items()}
+    ratios = paired_ratios(samples, "naive")
     row = dict(shape, device=device, seconds={k: round(v, 4) for k, v in times.items()},
                peak_extra_mib={k: mib(v["peak_extra_bytes"]) for k, v in mem.items()},
                grad_mib=mib(mem["naive"]["grad_bytes"]))
     for impl in impls:
         if impl != "naive":
-            row[f"{impl}_time_ratio"] = round(times[impl] / times["naive"], 3)
+            row[f"{impl}_time_ratio"] = round(ratios[impl], 3)
             row[f"{impl}_mem_ratio"] = round(mem[impl]["peak_extra_bytes"]
                                              / max(mem["naive"]["peak_extra_bytes"], 1), 3)
     if dtype == "float32":
@@ -126,20 +139,19 @@ def run_shape(tokens: int, hidden: int, vocab: int, dtype: str, device: str, chu
     return row
 
 
-SHAPES = {  # (tokens, hidden, vocab, implementations): SmolLM2-135M's and Qwen2.5-1.5B's LM heads
-    "full": [(4096, 576, 49152, ("naive", "chunked", "checkpoint")), (4096, 1536, 151936, ("naive", "chunked"))],
-    "quick": [(1024, 64, 8192, ("naive", "chunked", "checkpoint")), (1024, 128, 16384, ("naive", "chunked"))],
+SHAPES = {  # (tokens, hidden, vocab, implementations, timed rounds): SmolLM2-135M's and Qwen2.5-1.5B's heads
+    "full": [(4096, 576, 49152, ("naive", "chunked", "checkpoint"), 6), (4096, 1536, 151936, ("naive", "chunked"), 2)],
+    "quick": [(1024, 64, 8192, ("naive", "chunked", "checkpoint"), 3), (1024, 128, 16384, ("naive", "chunked"), 3)],
 }
 CHUNK = {"full": 1024, "quick": 256}
-REPEATS = {"full": 2, "quick": 3}
 
 
 def run(mode: str = "full", device: str = "cpu", dtypes=("float32",), progress=None) -> list[dict]:
     """The CPU benchmark: float32 (the agreement target is float32); the big shape without warm-up."""
     rows = []
-    for tokens, hidden, vocab, impls in SHAPES[mode]:
+    for tokens, hidden, vocab, impls, repeats in SHAPES[mode]:
         for dtype in dtypes:
-            rows.append(run_shape(tokens, hidden, vocab, dtype, device, CHUNK[mode], REPEATS[mode], impls,
+            rows.append(run_shape(tokens, hidden, vocab, dtype, device, CHUNK[mode], repeats, impls,
                                   warmup=0 if vocab > 100_000 else 1))
             if progress is not None:
                 progress(rows[-1])

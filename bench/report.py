@@ -203,7 +203,11 @@ def markdown(result: dict) -> str:
     if result.get("quick"):
         lines += ["**Quick mode: toy sizes, not the targets' shapes.**", ""]
     lines += machine_lines(result["machine"], "CPU machine")
-    for name, rows in result["sections"].items():
+    if result.get("refreshed"):
+        lines += [f"Sections re-measured after the full run (`dgpo bench --only`): {', '.join(result['refreshed'])}; "
+                  "the machine table is from that later run.", ""]
+    order = ["loss", "logprobs", "rollout", "trainer", "commands"]
+    for name, rows in sorted(result["sections"].items(), key=lambda kv: order.index(kv[0])):
         if name == "logprobs":
             lines += logprob_lines(rows, "peak RSS of a fresh child process per measurement (VmHWM reset "
                                          "before the work, so imports and input set-up are excluded)")

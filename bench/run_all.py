@@ -2,7 +2,7 @@
 
     dgpo bench                      # everything, full sizes (tens of minutes on 2 cores)
     dgpo bench --quick              # small sizes, for a smoke check of the benchmark code
-    dgpo bench --only loss --only logprobs
+    dgpo bench --only loss --only logprobs    # refreshes those sections of the saved JSON
 
 Sections (issue 7's targets): ``loss`` (policy loss forward + backward, ratios to grpo),
 ``logprobs`` (chunked vs naive log-probs: memory, time, agreement), ``rollout`` (hf vs vllm
@@ -78,6 +78,17 @@ def run_sections(names: list[str], quick: bool) -> dict:
     return result
 
 
+def _merge(saved: dict, new: dict) -> dict:
+    """The saved report with ``new``'s sections, errors and timings replacing theirs."""
+    merged = {**saved, "machine": new["machine"]}
+    for key in ("sections", "errors", "seconds"):
+        merged[key] = {k: v for k, v in saved.get(key, {}).items() if k not in new["sections"] and
+                       k not in new["errors"]}
+        merged[key].update(new[key])
+    merged["refreshed"] = sorted(set(saved.get("refreshed", [])) | set(new["sections"]) | set(new["errors"]))
+    return merged
+
+
 def main(argv: list[str]) -> int:
     parser = ArgumentParser(prog="dgpo bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=list(SECTIONS), default=[],
@@ -91,6 +102,10 @@ def main(argv: list[str]) -> int:
             raise CliError(f"output folder {path.parent} does not exist")
     names = args.only or list(SECTIONS)
     result = run_sections(names, args.quick)
+    if args.only and args.json.is_file():  # --only refreshes those sections of the saved report
+        saved = json.loads(args.json.read_text())
+        if saved.get("quick") == args.quick:
+            result = _merge(saved, result)
     if GPU_RESULTS.is_file():
         result["gpu"] = json.loads(GPU_RESULTS.read_text())
     args.json.write_text(json.dumps(result, indent=1) + "\n")
