@@ -176,15 +176,16 @@ NOTES = """## Notes: what was built and tried
   gradient, which both paths must hold. A larger chunk trades memory for speed (the GPU table shows
   chunk 1024 to 4096).
 - **CPU time ratio.** The naive path does three (T x H x V) matrix products (forward logits, then
-  d_hidden and d_weight); any path that never holds the logits must recompute them in backward, a
-  fourth. Where these products dominate (float32 on two CPU cores, hidden 576, vocab 49 152) the
-  ratio approaches 4/3 whatever the element-wise work; where the naive path's full (T x V) buffers
-  dominate (vocab 151 936: about 12 GB of fresh memory per step, its element-wise passes, page
-  faults; or a bandwidth-bound GPU) the chunked path wins the recompute back. Tried:
-  `torch.utils.checkpoint` per chunk (slower and larger, see the table); fewer element-wise passes
-  (log-softmax with the float32 cast fused, gradient written in place: on the GPU the ratio at
-  chunk 1024 went from 1.49 to 1.22). Not done: keeping the last chunk's log-softmax from forward
-  (saves 1/chunks of the recompute for one more chunk buffer).
+  d_hidden and d_weight); a path that never holds the logits must recompute them in backward, a
+  fourth. So where the products dominate (float32 on two CPU cores, small vocab) the ratio tends
+  toward 4/3; the chunked path wins time back by skipping the naive path's full (T x V)
+  element-wise passes and fresh allocations (about 12 GB per step at vocab 151 936), and on a
+  bandwidth-bound GPU. On this shared machine the ratio is noisy: a 2-round run at load average
+  about 5 read 1.38 at vocab 49 152 (commit 8c95c9c); the table's is the paired median of 6 rounds.
+  Tried: `torch.utils.checkpoint` per chunk (slower and larger, see the table); fewer element-wise
+  passes (log-softmax with the float32 cast fused, gradient written in place: on the GPU the ratio
+  at chunk 1024 went from 1.49 to 1.22). Not done: keeping the last chunk's log-softmax from
+  forward (saves 1/chunks of the recompute for one more chunk buffer).
 - **Peak memory.** tracemalloc does not see torch. On the CPU each measurement runs in a fresh child
   process; the kernel's peak-RSS counter is reset (`/proc/self/clear_refs`) after inputs are built,
   so the figure is the work's own peak. On the GPU, `torch.cuda.max_memory_allocated` after
@@ -203,6 +204,8 @@ def markdown(result: dict) -> str:
     if result.get("quick"):
         lines += ["**Quick mode: toy sizes, not the targets' shapes.**", ""]
     lines += machine_lines(result["machine"], "CPU machine")
+    for note in result.get("notes", []):
+        lines += [f"Note: {note}", ""]
     if result.get("refreshed"):
         lines += [f"Sections re-measured after the full run (`dgpo bench --only`): {', '.join(result['refreshed'])}; "
                   "the machine table is from that later run.", ""]
