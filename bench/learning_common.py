@@ -25,7 +25,9 @@ def run(out: Path, sets: list[str], minutes: float) -> list[dict]:
 
 
 def accuracy_at(evals: list[dict], minutes: float, key: str, clock: str = "elapsed_s") -> float | None:
-    """The last evaluation at or before ``minutes`` on ``clock``."""
+    """The last evaluation at or before ``minutes`` on ``clock``; None if the run ended before then."""
+    if not evals or evals[-1][clock] < 60 * minutes - 30:
+        return None
     before = [e for e in evals if e[clock] <= 60 * minutes + 1]
     return before[-1][key] if before else None
 

@@ -50,9 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="+", default=["dgpo", "grpo"])
     ap.add_argument("--output", default="runs/bench_headroom")
     ap.add_argument("--set", dest="sets", action="append", default=[])
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing: tabulate and plot runs already in --output (e.g. methods run in parallel)")
     args = ap.parse_args(argv)
     dirs = {m: Path(args.output) / m for m in args.methods}
-    evals = {m: run(dirs[m], HEADROOM_SETS + [f"loss={m}"] + args.sets, args.minutes) for m in args.methods}
+    if args.report_only:
+        evals = {m: read_jsonl(dirs[m] / "eval.jsonl") for m in args.methods}
+    else:
+        evals = {m: run(dirs[m], HEADROOM_SETS + [f"loss={m}"] + args.sets, args.minutes) for m in args.methods}
     marks = [10, 20, 30]
     print(f"{'method':<8}{'untrained':>10}" + "".join(f"{f'{t} min':>9}" for t in marks))
     table = {}
