@@ -29,27 +29,12 @@ import torch
 
 from . import checks
 from .aggregate import token_weights
-from .loss import policy_loss
+from .loss import _Surrogate, policy_loss
 from .method import Terms, Tokens, classify
 from .metrics import loss_metrics
 from .registry import get_spec
 
 __all__ = ["fused_policy_loss", "FUSED"]
-
-
-class _Coef(torch.autograd.Function):
-    """Forward: the loss value. Backward: grad_output · coef per token (coef computed in forward)."""
-
-    @staticmethod
-    def forward(ctx, log_prob, value, coef):  # noqa: ARG004 (log_prob only carries the graph)
-        ctx.save_for_backward(coef)
-        return value.clone()
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_output):
-        (coef,) = ctx.saved_tensors
-        return grad_output * coef, None, None
 
 
 def dgpo_log_v(log_r: torch.Tensor, adv: torch.Tensor, *, eps_low: float, eps_high: float, n: int, m: int
@@ -98,7 +83,7 @@ def fused_policy_loss(name: str, *, log_prob: torch.Tensor, old_log_prob: torch.
         value = coef.sum()
     if not bool(torch.isfinite(value)):  # overflow: the reference sums in log space
         return policy_loss(name, **common)
-    loss = _Coef.apply(log_prob.to(dtype), value, coef).to(log_prob.dtype)
+    loss = _Surrogate.apply(log_prob.to(dtype), value, coef).to(log_prob.dtype)
     if not metrics:
         return loss, {}
     tokens = Tokens(log_r, log_p, adv, classify(torch.exp(log_r), adv, hp["eps_low"], hp["eps_high"]))
