@@ -93,9 +93,10 @@ class TrainConfig:
     """Rows of the LM head computed at once for log-probs/entropy (never the whole logits)."""
 
     # --- optimizer -----------------------------------------------------------------------------
-    lr: float = 3e-5
-    """AdamW learning rate (after warm-up); 3e-5 with clipping at 1.0 for a 135M model on CPU, where
-    a run affords only tens of optimizer steps (docs/trainer.md)."""
+    lr: float = 1e-5
+    """AdamW learning rate (after warm-up), with clipping at 1.0. 1e-5 for the 135M model: on the idle
+    2-core CPU it took add2 from 2.7 % to 73.8 % held-out in 5.7 minutes, where 3e-5 peaked at 55.9 %
+    (docs/trainer.md, docs/results/learning_speed_lr1e-5_eval.jsonl)."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     adam_betas: tuple = (0.9, 0.999)
