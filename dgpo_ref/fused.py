@@ -27,9 +27,7 @@ import math
 
 import torch
 
-from . import checks
-from .aggregate import token_weights
-from .loss import _Surrogate, policy_loss
+from .loss import _Surrogate, policy_loss, prepare
 from .method import Terms, Tokens, classify
 from .metrics import loss_metrics
 from .registry import get_spec
@@ -64,15 +62,8 @@ def fused_policy_loss(name: str, *, log_prob: torch.Tensor, old_log_prob: torch.
     if name not in FUSED:
         return policy_loss(name, **common)
     hp = get_spec(name).resolve(hparams)
-    adv_in = checks.check_shapes(log_prob, old_log_prob, advantages, response_mask)
-    checks.check_mask_dtype(response_mask)
-    checks.check_positive("normalizer", normalizer, read_tensors=check_inputs)
-    checks.check_positive("loss_scale_factor", loss_scale_factor)
-    mask = response_mask.detach() != 0
-    if check_inputs:
-        checks.check_values(log_prob, old_log_prob, adv_in, mask, response_mask)
-    dtype = checks.compute_dtype(log_prob, old_log_prob)
-    w = token_weights(loss_agg_mode, mask.to(dtype), normalizer, loss_scale_factor)
+    adv_in, mask, dtype, w = prepare(log_prob, old_log_prob, advantages, response_mask, loss_agg_mode,
+                                     normalizer, loss_scale_factor, check_inputs)
     with torch.no_grad():
         zero = torch.zeros((), dtype=dtype, device=log_prob.device)
         log_p = torch.where(mask, log_prob.detach().to(dtype), zero)
