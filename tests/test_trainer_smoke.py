@@ -83,6 +83,8 @@ def test_two_steps_resume_two_steps_equals_four_steps(tmp_path, monkeypatch):
     (["--set", "model=/no/such/model"], "neither a known name"),
     (["--set", "loss=nope"], "unknown loss"),
     (["--set", "backend=tpu"], "unknown backend"),
+    (["--set", "device=tpu"], "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    (["--set", "device=cuda:99"], "device 'cuda:99'"),
     (["--set", "mini_batches=3"], "divisible"),
     (["--set", "task=/no/such.jsonl"], "no such task file"),
     (["--resume"], "does not exist"),

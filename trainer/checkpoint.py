@@ -23,7 +23,8 @@ def save(run_dir: Path, model, tokenizer, optimizer, scheduler, state: dict) -> 
     tokenizer.save_pretrained(tmp)
     torch.save({
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "state": state,
-        "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()},
+        "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
     }, tmp / "trainer_state.pt")
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -41,6 +42,8 @@ def load_state(ckpt: Path, optimizer, scheduler) -> dict:
     random.setstate(blob["rng"]["python"])
     np.random.set_state(blob["rng"]["numpy"])
     torch.set_rng_state(blob["rng"]["torch"])
+    if blob["rng"].get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(blob["rng"]["cuda"])
     return blob["state"]
 
 

@@ -75,7 +75,7 @@ def eval_main(argv: list[str]) -> int:
     sets = [f"model={args.model}", f"eval_k={args.k}"] + ([f"task={args.task}"] if args.task else []) + args.sets
     try:
         cfg = build_config("default", sets)
-        from .config import validate
+        from .config import resolve_device, validate
         from .evaluation import evaluate
         from .loop import make_encoder
         from .models import load_policy, resolve_model
@@ -86,7 +86,7 @@ def eval_main(argv: list[str]) -> int:
         task = build_task(cfg)
         backend = choose_backend(cfg.backend)
         path = resolve_model(cfg.model)
-        model, tok = load_policy(path, cfg.dtype)
+        model, tok = load_policy(path, cfg.dtype, resolve_device(cfg.device))
         encode = make_encoder(tok, cfg.chat_template, cfg.system_prompt)
         max_prompt = max(len(encode(p.prompt)) for p in task.heldout)
         engine = build_rollout(backend, model, tok, path, cfg, max_prompt + 8)

@@ -25,6 +25,9 @@ class TrainConfig:
     (on a GPU: vllm if importable, else hf; on a CPU: hf, the faster one there, see docs/trainer.md)."""
     dtype: str = "float32"
     """Training and sampling dtype: ``float32`` or ``bfloat16`` (the loss is always float32)."""
+    device: str = "auto"
+    """Where the training model (and the ``hf`` sampler) runs: ``auto`` (``cuda`` when a GPU is
+    visible, else ``cpu``), ``cpu``, ``cuda`` or ``cuda:N``."""
     max_new_tokens: int = 12
     """Longest completion, in tokens; a completion cut here is kept (reward computed on its text).
     12 fits any arithmetic answer (sign, up to 6 digits, EOS) and a short sentence around it, while
@@ -232,6 +235,7 @@ def validate(cfg: TrainConfig) -> None:
     _choose("advantage", cfg.advantage, ("grpo", "drgrpo"))
     _choose("backend", cfg.backend, ("auto", "vllm", "hf"))
     _choose("dtype", cfg.dtype, ("float32", "bfloat16"))
+    resolve_device(cfg.device)
     _choose("log_to", cfg.log_to, ("", "tensorboard", "wandb"))
     from .rewards import REWARDS
 
@@ -242,6 +246,24 @@ def validate(cfg: TrainConfig) -> None:
         get_spec(cfg.loss).resolve(dict(cfg.loss_hparams))
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"loss_hparams {cfg.loss_hparams!r} for loss {cfg.loss!r}: {exc}") from None
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when available else ``cpu``; a CUDA device must exist (ValueError otherwise)."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return name
+    kind, _, index = name.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but torch sees no CUDA GPU (torch {torch.__version__})")
+    if index and int(index) >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    return name
 
 
 def _choose(name: str, value: str, allowed) -> None:

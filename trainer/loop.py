@@ -23,7 +23,7 @@ from tqdm import tqdm
 import dgpo_ref
 
 from . import checkpoint
-from .config import TrainConfig, validate
+from .config import TrainConfig, resolve_device, validate
 from .evaluation import evaluate
 from .models import check_model_name, load_policy, resolve_model
 from .rewards import REWARDS
@@ -161,11 +161,13 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
     backend = choose_backend(cfg.backend)
     task = build_task(cfg)
     prepare_run_dir(run_dir, resume, overwrite)
-    (run_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "resolved_backend": backend}, indent=2))
+    device = resolve_device(cfg.device)
+    (run_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "resolved_backend": backend,
+                                                     "resolved_device": device}, indent=2))
 
     ckpt = checkpoint.latest(run_dir) if resume else None
     path = resolve_model(cfg.model)
-    model, tok = load_policy(ckpt or path, cfg.dtype)
+    model, tok = load_policy(ckpt or path, cfg.dtype, device)
     opt, sched = make_optimizer(model, cfg)
     state = {"step": 0, "opt_step": 0, "position": 0}
     if ckpt is not None:

@@ -108,8 +108,8 @@ def resolve_model(name: str) -> Path:
     return MODELS[name]() if name in MODELS else Path(name)
 
 
-def load_policy(path: Path, dtype: str):
-    """(model, tokenizer) from a local folder; left padding, a pad token, float32 or bfloat16."""
+def load_policy(path: Path, dtype: str, device: str = "cpu"):
+    """(model, tokenizer) from a local folder, on ``device``; left padding, a pad token, float32 or bfloat16."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -117,5 +117,5 @@ def load_policy(path: Path, dtype: str):
     tok.padding_side = "left"
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device)
     return model, tok

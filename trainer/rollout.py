@@ -41,13 +41,15 @@ class HFRollout:
         self.model, self.tok, self.prompts_per_call = model, tokenizer, prompts_per_call
         eos = model.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos]
-        self.eos = torch.tensor(sorted({e for e in eos + [tokenizer.eos_token_id] if e is not None}))
+        self.eos = torch.tensor(sorted({e for e in eos + [tokenizer.eos_token_id] if e is not None}),
+                                device=model.device)
 
     def _left_pad(self, prompts: list[list[int]]):
         width = max(len(p) for p in prompts)
         pad = self.tok.pad_token_id
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        dev = self.model.device
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=dev)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=dev)
         return ids, mask
 
     @staticmethod
@@ -72,7 +74,8 @@ class HFRollout:
         logits = out.logits[:, -1].repeat_interleave(n, 0)
         mask = mask.repeat_interleave(n, 0)
         next_pos = mask.sum(1)
-        done = torch.zeros(len(mask), dtype=torch.bool)
+        done = torch.zeros(len(mask), dtype=torch.bool, device=mask.device)
+        pad = torch.tensor(self.tok.pad_token_id, device=mask.device)
         tokens, logps = [], []
         for _ in range(max_new_tokens):
             logp = self._processed_logprobs(logits, temperature, top_p)
@@ -80,13 +83,13 @@ class HFRollout:
                 tok = torch.multinomial(logp.exp(), 1, generator=gen)[:, 0]
             else:
                 tok = logp.argmax(-1)
-            tok = torch.where(done, torch.tensor(self.tok.pad_token_id), tok)
+            tok = torch.where(done, pad, tok)
             tokens.append(tok)
             logps.append(logp.gather(-1, tok[:, None])[:, 0])
             done = done | torch.isin(tok, self.eos)
             if bool(done.all()):
                 break
-            mask = torch.cat([mask, torch.ones(len(mask), 1, dtype=mask.dtype)], 1)
+            mask = torch.cat([mask, torch.ones(len(mask), 1, dtype=mask.dtype, device=mask.device)], 1)
             out = self.model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos[:, None],
                              past_key_values=cache, use_cache=True)
             next_pos = next_pos + 1
@@ -101,7 +104,7 @@ class HFRollout:
         return Completion(seq, scores, False)
 
     def generate(self, prompts, n, *, temperature, top_p=1.0, max_new_tokens, seed=0) -> list[Completion]:
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator(device=self.model.device).manual_seed(seed)
         was_training = self.model.training
         self.model.eval()
         out: list[Completion] = []
@@ -133,7 +136,7 @@ class VLLMRollout:
         from vllm import LLM
 
         on_gpu = torch.cuda.is_available()
-        self.sleep_mode = on_gpu and sleep
+        self.sleep_mode, self.asleep = on_gpu and sleep, False
         self.llm = LLM(
             model=str(path), dtype=dtype, seed=seed, max_model_len=max_model_len, enforce_eager=not on_gpu,
             gpu_memory_utilization=gpu_memory_utilization, enable_sleep_mode=self.sleep_mode,
@@ -161,6 +164,7 @@ class VLLMRollout:
         ``reload_weights`` (not the model's bare ``load_weights``) because vLLM post-processes
         weights after loading (on CPU it repacks linear layers), which a plain reload must redo.
         """
+        self.wake()
         state = [(k, v.detach()) for k, v in model.state_dict().items()]
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(state)})
         self.llm.reset_prefix_cache()
@@ -176,12 +180,17 @@ class VLLMRollout:
         return [out.prompt_logprobs[i][seq[i]].logprob for i in range(len(prompt), len(seq))]
 
     def sleep(self) -> None:
-        if self.sleep_mode:
+        """Free the GPU for the update phase (level 1: weights to CPU memory, KV cache dropped)."""
+        if self.sleep_mode and not self.asleep:
             self.llm.sleep(level=1)
+            self.asleep = True
 
     def wake(self) -> None:
-        if self.sleep_mode:
+        """Back on the GPU; the loop wakes the engine *before* pushing weights, since a wake-up after a
+        push would restore the weights saved when it went to sleep."""
+        if self.asleep:
             self.llm.wake_up()
+            self.asleep = False
 
 
 def vllm_available() -> bool:

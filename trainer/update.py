@@ -1,6 +1,6 @@
 """One rollout batch -> old log-probs -> mini-batch optimizer steps with a registry loss.
 
-Sequences are packed right-padded (prompt, completion, pad); the training model's log-prob of each
+Rollout tensors (``Batch``) stay on the CPU; each micro-batch goes to the model's device. Sequences are packed right-padded (prompt, completion, pad); the training model's log-prob of each
 completion token comes from the final hidden state and the LM head through
 ``dgpo_ref.logprobs.chunked_logprobs_and_entropy`` (never the full float32 logits), at the
 sampling temperature. Micro-batches accumulate: every micro-batch's loss uses the mini-batch's
@@ -50,20 +50,21 @@ def _forward_hidden(model, prompts, completions, pad_id: int):
     of it. Exact: the same attention and positions as one forward of prompt + completion, with the
     G-fold shared prompt work done once (the gradient through the prompt's keys and values is kept).
     """
+    dev = model.device
     index: dict[tuple, int] = {}
-    which = torch.tensor([index.setdefault(tuple(p), len(index)) for p in prompts])
+    which = torch.tensor([index.setdefault(tuple(p), len(index)) for p in prompts], device=dev)
     uniq = list(index)
     width = max(len(p) for p in uniq)
-    p_ids = torch.tensor([[pad_id] * (width - len(p)) + list(p) for p in uniq])
-    p_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in uniq])
+    p_ids = torch.tensor([[pad_id] * (width - len(p)) + list(p) for p in uniq], device=dev)
+    p_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in uniq], device=dev)
     p_out = model.base_model(input_ids=p_ids, attention_mask=p_mask, position_ids=(p_mask.cumsum(1) - 1).clamp(min=0),
                              use_cache=True)
     cache = p_out.past_key_values
     cache.batch_select_indices(which)
     r = max(1, max(len(c) for c in completions))
-    c_ids = torch.tensor([c + [pad_id] * (r - len(c)) for c in completions])
-    c_mask = torch.tensor([[1] * len(c) + [0] * (r - len(c)) for c in completions])
-    c_pos = torch.tensor([len(p) for p in prompts])[:, None] + torch.arange(r)
+    c_ids = torch.tensor([c + [pad_id] * (r - len(c)) for c in completions], device=dev)
+    c_mask = torch.tensor([[1] * len(c) + [0] * (r - len(c)) for c in completions], device=dev)
+    c_pos = torch.tensor([len(p) for p in prompts], device=dev)[:, None] + torch.arange(r, device=dev)
     c_out = model.base_model(input_ids=c_ids, attention_mask=torch.cat([p_mask[which], c_mask], 1), position_ids=c_pos,
                              past_key_values=cache, use_cache=True)
     first = p_out.last_hidden_state[which, -1:]  # the prompt's last token predicts completion token 0
@@ -81,8 +82,8 @@ def sequence_logprobs(model, prompts, completions, temperature: float, chunk: in
     bias = None if head.bias is None else head.bias / temperature
     lp, ent = chunked_logprobs_and_entropy(h, head.weight, c_ids[live], chunk_size=chunk,
                                            compute_entropy=entropy, bias=bias)
-    out_lp = torch.zeros(c_ids.shape, dtype=lp.dtype).masked_scatter(live, lp)
-    out_ent = None if ent is None else torch.zeros(c_ids.shape).masked_scatter(live, ent.detach().float())
+    out_lp = torch.zeros(c_ids.shape, dtype=lp.dtype, device=lp.device).masked_scatter(live, lp)
+    out_ent = None if ent is None else torch.zeros(c_ids.shape, device=lp.device).masked_scatter(live, ent.detach().float())
     return out_lp, out_ent
 
 
@@ -94,7 +95,7 @@ def old_logprobs(model, batch: Batch, cfg, pad_id: int) -> torch.Tensor:
         idx = slice(s, s + cfg.micro_batch_size)
         lp, _ = sequence_logprobs(model, batch.prompts[idx], batch.completions[idx], cfg.temperature,
                                   cfg.logprob_chunk, pad_id, entropy=False)
-        out[idx, : lp.shape[1]] = lp.float()
+        out[idx, : lp.shape[1]] = lp.float().cpu()
     return out
 
 
@@ -159,11 +160,11 @@ def optimizer_step(model, optimizer, scheduler, batch: Batch, idx: list[int], cf
         mi = idx[s : s + cfg.micro_batch_size]
         lp, ent = sequence_logprobs(model, [batch.prompts[i] for i in mi], [batch.completions[i] for i in mi],
                                     cfg.temperature, cfg.logprob_chunk, pad_id)
-        w = lp.shape[1]
-        m_mask = batch.response_mask[mi, :w]
+        w, dev = lp.shape[1], lp.device
+        m_mask = batch.response_mask[mi, :w].to(dev)
         loss, metrics = dgpo_ref.policy_loss(
-            cfg.loss, log_prob=lp, old_log_prob=batch.old_logprobs[mi, :w],
-            advantages=_token_advantages(batch, mi, cfg)[:, :w], response_mask=m_mask,
+            cfg.loss, log_prob=lp, old_log_prob=batch.old_logprobs[mi, :w].to(dev),
+            advantages=_token_advantages(batch, mi, cfg)[:, :w].to(dev), response_mask=m_mask,
             loss_agg_mode=cfg.loss_agg_mode, normalizer=norm, **cfg.loss_hparams,
         )
         loss.backward()
