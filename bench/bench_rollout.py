@@ -2,10 +2,16 @@
 
 Both engines are built (each in a fresh child process) from the same checkpoint (default: the real
 SmolLM2-135M-Instruct the trainer uses) and asked for the same prompts (the trainer's default
-arithmetic task through the chat template), ``n`` completions each, temperature 1, top-p 1, the
-same ``max_new_tokens``. After one warm-up call each, one timed call; children alternate hf, vllm, hf, ...
-Tokens per second = generated tokens (EOS included) / wall time; the two engines sample different
-tokens, so completion lengths differ and are reported too.
+arithmetic task through the chat template and the default config's system prompt), ``n``
+completions each, the same temperature, top-p and ``max_new_tokens``. After one warm-up call each,
+one timed call; children alternate hf, vllm, hf, ... Tokens per second = generated tokens (EOS
+included) / wall time; the two engines sample different tokens, so completion lengths differ and
+are reported too.
+
+:func:`settings` gives the two rows ``dgpo bench`` measures: ``trainer`` (exactly the default
+config's sampling: 8 prompts × 8, temperature 0.7, 12 new tokens; this row decides the default
+backend on a CPU) and ``long`` (64 new tokens at temperature 1, where per-token decode speed
+dominates over per-call overhead).
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ def _prompts(tok, count: int) -> list[list[int]]:
     from trainer.loop import make_encoder
     from trainer.tasks import build_task
 
-    task = build_task(build_config("default"))
-    encode = make_encoder(tok, True)
+    cfg = build_config("default")
+    task = build_task(cfg)
+    encode = make_encoder(tok, cfg.chat_template, cfg.system_prompt)
     return [encode(task.train_problem(i).prompt) for i in range(count)]
 
 
@@ -41,14 +48,25 @@ def build_engines(model: str, dtype: str, backends, max_len: int) -> tuple[dict,
     return {b: builders[b]() for b in backends}, tok
 
 
-def measure(backend: str, model: str, prompts: int, n: int, max_new_tokens: int, dtype: str, seed: int) -> dict:
+def settings() -> dict[str, dict]:
+    """The measured settings: ``trainer`` (the default config's own) and ``long``."""
+    from trainer.config import build_config
+
+    cfg = build_config("default")
+    trainer = dict(prompts=cfg.prompts_per_step, n=cfg.group_size, max_new_tokens=cfg.max_new_tokens,
+                   temperature=cfg.temperature, top_p=cfg.top_p)
+    return {"trainer": trainer, "long": dict(trainer, max_new_tokens=64, temperature=1.0)}
+
+
+def measure(backend: str, model: str, prompts: int, n: int, max_new_tokens: int, dtype: str, seed: int,
+            temperature: float = 1.0, top_p: float = 1.0) -> dict:
     """In this (fresh) process: build one engine, warm it up, time one generate call."""
     torch.manual_seed(0)
     t0 = time.perf_counter()
     engines, tok = build_engines(model, dtype, [backend], max_len=512)
     setup_s = time.perf_counter() - t0
     engine, batch = engines[backend], _prompts(tok, prompts)
-    kw = dict(temperature=1.0, top_p=1.0, max_new_tokens=max_new_tokens)
+    kw = dict(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens)
     engine.generate(batch[:2], 2, seed=123, **kw)  # warm-up
     t = time.perf_counter()
     outs = engine.generate(batch, n, seed=seed, **kw)
@@ -58,7 +76,8 @@ def measure(backend: str, model: str, prompts: int, n: int, max_new_tokens: int,
 
 
 def run(model: str = "smollm2-135m-instruct", prompts: int = 8, n: int = 8, max_new_tokens: int = 64,
-        rounds: int = 2, dtype: str = "float32", backends=("hf", "vllm"), progress=None) -> dict:
+        rounds: int = 2, dtype: str = "float32", backends=("hf", "vllm"), progress=None,
+        temperature: float = 1.0, top_p: float = 1.0, label: str = "") -> dict:
     """Each measurement in a fresh child (vLLM's CPU worker pins threads, which would slow an HF
     engine in the same process); children alternate hf, vllm, hf, vllm so load drifts hit both."""
     from bench.common import run_child
@@ -67,13 +86,15 @@ def run(model: str = "smollm2-135m-instruct", prompts: int = 8, n: int = 8, max_
     for r in range(rounds):
         for b in backends:
             samples[b].append(run_child("bench.bench_rollout", dict(
-                backend=b, model=model, prompts=prompts, n=n, max_new_tokens=max_new_tokens, dtype=dtype, seed=r)))
+                backend=b, model=model, prompts=prompts, n=n, max_new_tokens=max_new_tokens, dtype=dtype, seed=r,
+                temperature=temperature, top_p=top_p)))
             if progress is not None:
                 progress({b: samples[b][-1]})
     total = {b: {k: sum(s[k] for s in v) for k in ("seconds", "tokens", "finished", "completions")}
              for b, v in samples.items()}
     rate = {b: round(t["tokens"] / t["seconds"], 1) for b, t in total.items()}
-    row = {"model": model, "dtype": dtype, "prompts": prompts, "n": n, "max_new_tokens": max_new_tokens,
+    row = {"setting": label, "model": model, "dtype": dtype, "prompts": prompts, "n": n,
+           "max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
            "rounds": rounds, "tokens_per_s": rate, "seconds": {b: round(t["seconds"], 2) for b, t in total.items()},
            "mean_completion_tokens": {b: round(t["tokens"] / t["completions"], 1) for b, t in total.items()},
            "finished_frac": {b: round(t["finished"] / t["completions"], 3) for b, t in total.items()},
@@ -92,7 +113,8 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(measure(**json.loads(args.child))), flush=True)
     else:
-        print(json.dumps(run(model=args.model)), flush=True)
+        for label, kw in settings().items():
+            print(json.dumps(run(model=args.model, label=label, **kw)), flush=True)
     return 0
 
 

