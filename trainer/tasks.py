@@ -36,9 +36,18 @@ _OPS: dict[str, Callable[[int, int], int]] = {"+": lambda a, b: a + b, "-": lamb
                                                 "*": lambda a, b: a * b}
 
 
+def _operand(rng: random.Random, max_digits: int) -> int:
+    """A number of 1 to ``max_digits`` digits, the digit count drawn uniformly first (so that one-digit
+    operands are as common as three-digit ones)."""
+    digits = rng.randint(1, max_digits)
+    return rng.randint(0 if digits == 1 else 10 ** (digits - 1), 10**digits - 1)
+
+
 def _arith_mixed(rng: random.Random) -> Problem:
+    """+ and − of 1- to 3-digit numbers, × of 1- to 2-digit numbers: a ramp from problems the untrained
+    model solves to ones it cannot (negative results, carries, two-digit products)."""
     op = rng.choice(list(_OPS))
-    a, b = (rng.randint(10, 999), rng.randint(10, 999)) if op != "*" else (rng.randint(10, 99), rng.randint(2, 99))
+    a, b = (_operand(rng, 3), _operand(rng, 3)) if op != "*" else (_operand(rng, 2), _operand(rng, 2))
     return Problem(f"What is {a} {op} {b}? Answer with just the number.", str(_OPS[op](a, b)))
 
 
