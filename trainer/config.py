@@ -95,8 +95,10 @@ class TrainConfig:
     """Optimizer steps per epoch over one rollout batch (≥ 2 makes the ratio leave 1)."""
     epochs: int = 1
     """Passes over each rollout batch."""
-    micro_batch_size: int = 16
-    """Sequences per forward/backward; micro-batches accumulate with the global token count."""
+    micro_batch_size: int = 32
+    """Sequences per forward/backward; micro-batches accumulate with the global token count. 32 (one
+    whole default mini-batch): on the 2-core CPU a 32-sequence forward and backward took 3.1 s against
+    3.6-3.9 s as two of 16."""
     logprob_chunk: int = 1024
     """Rows of the LM head computed at once for log-probs/entropy (never the whole logits)."""
 
