@@ -9,7 +9,7 @@ included) / wall time; the two engines sample different tokens, so completion le
 are reported too.
 
 :func:`settings` gives the two rows ``dgpo bench`` measures: ``trainer`` (exactly the default
-config's sampling: 8 prompts × 8, temperature 0.7, 12 new tokens; this row decides the default
+config's sampling: 8 prompts × 8, temperature 0.85, 16 new tokens; this row decides the default
 backend on a CPU) and ``long`` (64 new tokens at temperature 1, where per-token decode speed
 dominates over per-call overhead).
 """

@@ -1,7 +1,7 @@
 """Learning benchmark 1 (speed): two-digit addition, held-out greedy accuracy from ~14 % to >= 70 %.
 
 Target (issue 5): 70 % within 8 minutes of wall clock on the 2-core CPU, model loading included,
-and >= 70 % at every later evaluation until 30 minutes; held-out set of 256 problems. Prints the
+and >= 70 % at every later evaluation until 30 minutes; held-out set of 512 problems (at least 256 asked). Prints the
 accuracy at each evaluation on two clocks: ``elapsed`` (everything, evaluations included) and
 ``train`` (everything except the time spent evaluating, which a real run would do less often);
 writes docs/results/learning_speed.json and copies the run's logs and plot there.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.learning_common import first_reaching, run, save
 
-SPEED_SETS = ["task=add2", "eval_size=256", "loss=dgpo"]  # everything else: the defaults (eval every 5 steps)
+SPEED_SETS = ["task=add2", "eval_size=512", "loss=dgpo"]  # 512 held-out problems (the issue asks >= 256): half the variance per evaluation; the rest: defaults (eval every 5 steps)
 KEY = "eval/avg@1"
 
 
