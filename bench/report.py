@@ -104,8 +104,8 @@ def rollout_lines(rows) -> list[str]:
 def trainer_lines(rows: list[dict]) -> list[str]:
     out = ["## 4. One trainer iteration, broken down", "",
            "The real trainer (`trainer.loop.train`), evaluation off, phase times from its metrics.jsonl; "
-           "the last iteration (the first pays warm-up). Backend `auto` resolves to `hf` on a CPU "
-           "(trainer.rollout.choose_backend).", ""]
+           "the last iteration (the first pays warm-up). The backend column names the backend each run used "
+           "(`auto` resolves to vllm when importable, else hf: trainer.rollout.choose_backend).", ""]
     table = []
     for r in rows:
         it = r["iterations"][-1]

@@ -55,8 +55,10 @@ def _trainer(quick: bool, progress):
         return bench_trainer.run(("smoke",), steps=2, progress=progress)
     from trainer.rollout import vllm_available
 
-    variants = [("default", ["backend=vllm"])] if vllm_available() else []
-    return bench_trainer.run(("smoke", "default"), steps=3, progress=progress, variants=variants)
+    if not vllm_available():
+        return bench_trainer.run(("smoke", "default"), steps=3, progress=progress)
+    variants = [("default", ["backend=hf"]), ("default", ["backend=vllm"])]  # both backends, side by side
+    return bench_trainer.run(("smoke",), steps=3, progress=progress, variants=variants)
 
 
 def _commands(quick: bool, progress):

@@ -22,7 +22,7 @@ class TrainConfig:
     holding a transformers checkpoint (config.json, safetensors, tokenizer)."""
     backend: str = "auto"
     """Rollout backend: ``vllm`` (in-process vllm.LLM), ``hf`` (transformers generate) or ``auto``
-    (on a GPU: vllm if importable, else hf; on a CPU: hf, the faster one there, see docs/trainer.md)."""
+    (vllm if importable, else hf: vLLM samples faster, on this 2-core CPU too; see docs/trainer.md)."""
     dtype: str = "float32"
     """Training and sampling dtype: ``float32`` or ``bfloat16`` (the loss is always float32)."""
     device: str = "auto"
