@@ -14,9 +14,14 @@ from trainer.plot import draw, read_jsonl
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
+def budget_sets(minutes: float) -> list[str]:
+    """The overrides every learning benchmark run gets: a wall-clock budget instead of a step count."""
+    return [f"max_minutes={minutes}", "steps=100000", "save_every=0"]
+
+
 def run(out: Path, sets: list[str], minutes: float) -> list[dict]:
     """Train with the default config plus ``sets`` for ``minutes`` (model loading included)."""
-    cfg = build_config("default", [*sets, f"max_minutes={minutes}", "steps=100000", "save_every=0"])
+    cfg = build_config("default", [*sets, *budget_sets(minutes)])
     t = time.time()
     train(cfg, out, overwrite=True)
     print(f"[bench] {out.name}: {time.time() - t:.0f} s")

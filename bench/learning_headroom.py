@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.learning_common import RESULTS, accuracy_at, run, save
+from bench.learning_common import RESULTS, accuracy_at, budget_sets, run, save
 from trainer.plot import draw, read_jsonl
 
 KEY = "eval/avg@1"
@@ -55,8 +55,7 @@ def run_parallel(methods: list[str], dirs: dict[str, Path], sets: list[str], min
     procs = {}
     for m in methods:
         cmd = [sys.executable, "-m", "dgpo_cli", "train", "--output", str(dirs[m]), "--overwrite",
-               *[x for s in [*sets, f"loss={m}", f"max_minutes={minutes}", "steps=100000", "save_every=0",
-                             "progress=false"] for x in ("--set", s)]]
+               *[x for s in [*sets, f"loss={m}", *budget_sets(minutes), "progress=false"] for x in ("--set", s)]]
         procs[m] = subprocess.Popen(cmd, env=env)
     failed = {m: p.wait() for m, p in procs.items()}
     if any(failed.values()):

@@ -199,7 +199,6 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
             last_eval = run_eval()
         seed = cfg.seed * 1_000_003 + state["step"]
         t = time.perf_counter()
-        engine.wake()
         batch, stats = rollout_batch(engine, encode, decode, task, state, cfg, seed)
         engine.sleep()
         t_roll = time.perf_counter() - t

@@ -186,8 +186,8 @@ class VLLMRollout:
             self.asleep = True
 
     def wake(self) -> None:
-        """Back on the GPU; the loop wakes the engine *before* pushing weights, since a wake-up after a
-        push would restore the weights saved when it went to sleep."""
+        """Back on the GPU. ``push_weights`` calls this first: a wake-up after a push would restore the
+        weights saved when the engine went to sleep. The next rollout then finds the engine awake."""
         if self.asleep:
             self.llm.wake_up()
             self.asleep = False
