@@ -1,6 +1,7 @@
 """`dgpo train` end to end on a tiny random Llama: the smoke preset, resume, run-folder rules."""
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -77,6 +78,38 @@ def test_two_steps_resume_two_steps_equals_four_steps(tmp_path, monkeypatch):
     wa = torch.load(tmp_path / "a" / "checkpoint" / "trainer_state.pt", weights_only=False)["state"]
     wb = torch.load(tmp_path / "b" / "checkpoint" / "trainer_state.pt", weights_only=False)["state"]
     assert wa == wb
+
+
+def test_mixed_precision_autocasts_over_float32_weights(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    from trainer import rollout, update
+
+    monkeypatch.setitem(REWARDS, "parity", lambda completion, answer: float(len(completion) % 2))
+    seen = {"update": [], "sample": []}
+    real_logprobs, real_sample = update.sequence_logprobs, rollout.HFRollout._sample
+
+    def logprobs(model, *a, **kw):
+        seen["update"].append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"), model.dtype))
+        return real_logprobs(model, *a, **kw)
+
+    def sample(self, *a, **kw):
+        seen["sample"].append(torch.is_autocast_enabled("cpu"))
+        return real_sample(self, *a, **kw)
+
+    monkeypatch.setattr(update, "sequence_logprobs", logprobs)
+    monkeypatch.setattr(rollout.HFRollout, "_sample", sample)
+    out = tmp_path / "run"
+    loop.train(build_config("smoke", ["steps=2", "reward=parity", "eval_every=0", "save_every=0", "progress=false",
+                                      "prompts_per_step=2", "group_size=4", "max_new_tokens=4", "dtype=bfloat16",
+                                      "mixed_precision=true"]), out)
+    assert seen["update"] and all(s == (True, torch.bfloat16, torch.float32) for s in seen["update"])
+    assert seen["sample"] and all(seen["sample"])
+    rows = _lines(out / "metrics.jsonl")
+    assert len(rows) == 4 and all(math.isfinite(r["loss"]) and math.isfinite(r["grad_norm"]) for r in rows)
+    assert any(r["grad_norm"] > 0 for r in rows)
+    weights = load_file(out / "checkpoint" / "model.safetensors")
+    assert {w.dtype for w in weights.values()} == {torch.float32}
 
 
 @pytest.mark.parametrize("args, message", [

@@ -28,7 +28,7 @@ from .evaluation import evaluate
 from .models import check_model_name, load_policy, resolve_model
 from .rewards import REWARDS
 from .rollout import build_rollout, choose_backend
-from .tasks import build_task
+from .tasks import build_task, prompt_probe
 from .update import Batch, old_logprobs, optimizer_step
 
 ADVANTAGES = {"grpo": dgpo_ref.grpo_advantages, "drgrpo": dgpo_ref.drgrpo_advantages}
@@ -145,7 +145,10 @@ def update_phase(model, opt, sched, batch: Batch, cfg: TrainConfig, pad_id: int,
         order = torch.randperm(len(batch), generator=gen).tolist()
         for mb in range(cfg.mini_batches):
             t = time.perf_counter()
-            m = optimizer_step(model, opt, sched, batch, order[mb * per_mb : (mb + 1) * per_mb], cfg, pad_id)
+            # a random mini-batch, its sequences in prompt order: a micro-batch then holds few distinct
+            # prompts, and each one's prefix runs once (16 x 8 default: 4.4 s instead of 5.4 s per 32)
+            idx = sorted(order[mb * per_mb : (mb + 1) * per_mb])
+            m = optimizer_step(model, opt, sched, batch, idx, cfg, pad_id)
             m.update({"epoch": epoch, "minibatch": mb, "time/update": time.perf_counter() - t, "kl": m["kl/k3"]})
             records.append(m)
     return records
@@ -167,7 +170,7 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
 
     ckpt = checkpoint.latest(run_dir) if resume else None
     path = resolve_model(cfg.model)
-    model, tok = load_policy(ckpt or path, cfg.dtype, device)
+    model, tok = load_policy(ckpt or path, "float32" if cfg.mixed_precision else cfg.dtype, device)
     opt, sched = make_optimizer(model, cfg)
     state = {"step": 0, "opt_step": 0, "position": 0}
     if ckpt is not None:
@@ -176,7 +179,7 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
         truncate_log(run_dir / "eval.jsonl", state["opt_step"] - 1)
     encode = make_encoder(tok, cfg.chat_template, cfg.system_prompt)
     decode = lambda ids: tok.decode(ids, skip_special_tokens=True)  # noqa: E731
-    max_prompt = max(len(encode(p.prompt)) for p in task.heldout[:64] + [task.train_problem(0)])
+    max_prompt = max(len(encode(p.prompt)) for p in prompt_probe(task))
     engine = build_rollout(backend, model, tok, ckpt or path, cfg, max_prompt + 64)
     log = MetricsLog(run_dir, cfg)
 

@@ -93,6 +93,15 @@ class FileTask:
         return self.rows[order[pos]]
 
 
+def prompt_probe(task: GeneratedTask | FileTask) -> list[Problem]:
+    """Problems whose prompts bound the rollout engine's prompt length: every row of a file task (vLLM
+    rejects a prompt over ``max_model_len``, and a long one would have its completion cut), or a
+    generator's held-out set and first 256 training draws (its prompts are bounded by construction)."""
+    if isinstance(task, FileTask):
+        return task.rows + task.heldout
+    return task.heldout + [task.train_problem(i) for i in range(256)]
+
+
 def _boxed_or_text(answer: str) -> str:
     """MATH-style solutions carry the answer in the last \\boxed{...}; GSM8K's after '####'."""
     if "####" in answer:

@@ -71,6 +71,11 @@ def _forward_hidden(model, prompts, completions, pad_id: int):
     return torch.cat([first, c_out.last_hidden_state[:, :-1]], 1), c_ids, c_mask
 
 
+def precision(model, cfg):
+    """The forward passes' context: bfloat16 autocast over float32 weights with ``cfg.mixed_precision``."""
+    return torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bool(cfg.mixed_precision))
+
+
 def sequence_logprobs(model, prompts, completions, temperature: float, chunk: int, pad_id: int,
                       entropy: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(B, R) log-probs of each completion token under ``model`` at ``temperature`` (and entropies),
@@ -93,8 +98,9 @@ def old_logprobs(model, batch: Batch, cfg, pad_id: int) -> torch.Tensor:
     out = torch.zeros_like(batch.sampler_logprobs)
     for s in range(0, len(batch), cfg.micro_batch_size):
         idx = slice(s, s + cfg.micro_batch_size)
-        lp, _ = sequence_logprobs(model, batch.prompts[idx], batch.completions[idx], cfg.temperature,
-                                  cfg.logprob_chunk, pad_id, entropy=False)
+        with precision(model, cfg):
+            lp, _ = sequence_logprobs(model, batch.prompts[idx], batch.completions[idx], cfg.temperature,
+                                      cfg.logprob_chunk, pad_id, entropy=False)
         out[idx, : lp.shape[1]] = lp.float().cpu()
     return out
 
@@ -158,8 +164,9 @@ def optimizer_step(model, optimizer, scheduler, batch: Batch, idx: list[int], cf
     model.train()
     for s in range(0, len(idx), cfg.micro_batch_size):
         mi = idx[s : s + cfg.micro_batch_size]
-        lp, ent = sequence_logprobs(model, [batch.prompts[i] for i in mi], [batch.completions[i] for i in mi],
-                                    cfg.temperature, cfg.logprob_chunk, pad_id)
+        with precision(model, cfg):
+            lp, ent = sequence_logprobs(model, [batch.prompts[i] for i in mi], [batch.completions[i] for i in mi],
+                                        cfg.temperature, cfg.logprob_chunk, pad_id)
         w, dev = lp.shape[1], lp.device
         m_mask = batch.response_mask[mi, :w].to(dev)
         loss, metrics = dgpo_ref.policy_loss(
