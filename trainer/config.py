@@ -23,14 +23,17 @@ class TrainConfig:
     backend: str = "auto"
     """Rollout backend: ``vllm`` (in-process vllm.LLM), ``hf`` (transformers generate) or ``auto``
     (vllm if importable, else hf: vLLM samples faster, on this 2-core CPU too; see docs/trainer.md)."""
-    dtype: str = "float32"
-    """Training and sampling dtype: ``float32`` or ``bfloat16`` (the loss is always float32). With
-    ``bfloat16`` alone the weights themselves are bfloat16, and an AdamW update below bfloat16's
-    spacing (2**-8 relative: at lr 1e-6 nearly all of them) is rounded away; see ``mixed_precision``."""
-    mixed_precision: bool = False
+    dtype: str = "bfloat16"
+    """Compute dtype of training and sampling: ``bfloat16`` or ``float32`` (the loss is float32 either
+    way). bfloat16 with ``mixed_precision`` (the default): a default add2 iteration on the 2-core CPU
+    (AVX512-BF16) took 25.9 s with vllm and 24.5 s with hf, against 39.9 s and 35.3 s in float32.
+    On a CPU without bfloat16 instructions use ``float32``."""
+    mixed_precision: bool = True
     """With ``dtype=bfloat16``: keep the weights, gradients and AdamW state in float32 and run the
     forward passes under ``torch.autocast(bfloat16)`` (verl's FSDP default), while vLLM samples in
-    bfloat16 from the pushed float32 weights. Checkpoints are then float32."""
+    bfloat16 from the pushed float32 weights; checkpoints are float32. Off, the weights themselves
+    are bfloat16 and an AdamW update below bfloat16's spacing (2**-8 relative: at lr 1e-6 nearly all
+    of them) is rounded away. Ignored with ``dtype=float32``."""
     device: str = "auto"
     """Where the training model (and the ``hf`` sampler) runs: ``auto`` (``cuda`` when a GPU is
     visible, else ``cpu``), ``cpu``, ``cuda`` or ``cuda:N``."""
@@ -147,6 +150,11 @@ class TrainConfig:
     progress: bool = True
     """Show a tqdm progress bar."""
 
+    @property
+    def autocast(self) -> bool:
+        """Float32 weights under bfloat16 autocast (``mixed_precision`` with ``dtype=bfloat16``)."""
+        return self.mixed_precision and self.dtype == "bfloat16"
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["adam_betas"] = list(self.adam_betas)
@@ -162,10 +170,9 @@ _R1_DISTILL = dict(
     # DeepSeek-R1-Distill-Qwen-1.5B on one GPU with vLLM colocated (sleep mode between phases),
     # in the spirit of the paper's DAPO-Math-17k runs: 8k-token responses, 8 × 16 rollouts per
     # step, 4 mini-batches (off-policy updates so that DGPO's boundary weights act), lr 1e-6.
-    # float32 master weights under bfloat16 autocast: a pure-bfloat16 AdamW step at lr 1e-6 rounds away.
+    # (dtype bfloat16 with mixed_precision, the defaults: a pure-bfloat16 AdamW step at lr 1e-6 rounds away)
     # One 8k-token sequence per micro-batch: about 23 GB of activations for the 1.5B model.
-    model="/path/to/DeepSeek-R1-Distill-Qwen-1.5B", backend="vllm", dtype="bfloat16", mixed_precision=True,
-    system_prompt="default",
+    model="/path/to/DeepSeek-R1-Distill-Qwen-1.5B", backend="vllm", system_prompt="default",
     task="/path/to/dapo-math-17k.parquet", prompt_field="prompt", answer_field="answer",
     prompt_suffix=" Please reason step by step, and put your final answer within \\boxed{}.",
     reward="math", max_new_tokens=8192, temperature=1.0, prompts_per_step=32, group_size=16,
@@ -253,8 +260,6 @@ def validate(cfg: TrainConfig) -> None:
     _choose("advantage", cfg.advantage, ("grpo", "drgrpo"))
     _choose("backend", cfg.backend, ("auto", "vllm", "hf"))
     _choose("dtype", cfg.dtype, ("float32", "bfloat16"))
-    if cfg.mixed_precision and cfg.dtype != "bfloat16":
-        raise ValueError(f"mixed_precision=true needs dtype=bfloat16 (got dtype={cfg.dtype!r})")
     resolve_device(cfg.device)
     _choose("log_to", cfg.log_to, ("", "tensorboard", "wandb"))
     from .rewards import REWARDS

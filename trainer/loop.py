@@ -170,7 +170,7 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
 
     ckpt = checkpoint.latest(run_dir) if resume else None
     path = resolve_model(cfg.model)
-    model, tok = load_policy(ckpt or path, "float32" if cfg.mixed_precision else cfg.dtype, device)
+    model, tok = load_policy(ckpt or path, "float32" if cfg.autocast else cfg.dtype, device)
     opt, sched = make_optimizer(model, cfg)
     state = {"step": 0, "opt_step": 0, "position": 0}
     if ckpt is not None:

@@ -257,7 +257,7 @@ def _check_vllm_version() -> None:
 def build_rollout(backend: str, model, tokenizer, path, cfg, max_prompt_len: int):
     """The rollout engine for ``backend`` (already resolved by :func:`choose_backend`)."""
     if backend == "hf":
-        return HFRollout(model, tokenizer, autocast=cfg.mixed_precision)
+        return HFRollout(model, tokenizer, autocast=cfg.autocast)
     engine = VLLMRollout(path, dtype=cfg.dtype, seed=cfg.seed, max_model_len=max_prompt_len + cfg.max_new_tokens + 8,
                          gpu_memory_utilization=cfg.vllm_gpu_memory_utilization, sleep=cfg.vllm_sleep)
     engine.push_weights(model)

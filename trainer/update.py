@@ -73,7 +73,7 @@ def _forward_hidden(model, prompts, completions, pad_id: int):
 
 def precision(model, cfg):
     """The forward passes' context: bfloat16 autocast over float32 weights with ``cfg.mixed_precision``."""
-    return torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bool(cfg.mixed_precision))
+    return torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=cfg.autocast)
 
 
 def sequence_logprobs(model, prompts, completions, temperature: float, chunk: int, pad_id: int,
