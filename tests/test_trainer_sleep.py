@@ -58,7 +58,7 @@ class SleepingRollout(VLLMRollout):
 
     def __init__(self, model, tok):
         self.llm = FakeSleepingLLM(model, tok)
-        self.sleep_mode, self.asleep = True, False
+        self.sleep_mode, self.asleep, self.dtype = True, False, torch.float32
 
     def generate(self, prompts, n, **kw):
         if self.llm.asleep:

@@ -149,6 +149,7 @@ class VLLMRollout:
 
         on_gpu = torch.cuda.is_available()
         self.sleep_mode, self.asleep = on_gpu and sleep, False
+        self.dtype = getattr(torch, dtype)  # pushed weights are cast to it (float32 masters under autocast)
         self.llm = LLM(
             model=str(path), dtype=dtype, seed=seed, max_model_len=max_model_len, enforce_eager=not on_gpu,
             gpu_memory_utilization=gpu_memory_utilization, enable_sleep_mode=self.sleep_mode,
@@ -182,7 +183,7 @@ class VLLMRollout:
         weights after loading (on CPU it repacks linear layers), which a plain reload must redo.
         """
         self.wake()
-        state = [(k, v.detach()) for k, v in model.state_dict().items()]
+        state = [(k, v.detach().to(self.dtype)) for k, v in model.state_dict().items()]
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(state)})
         self.llm.reset_prefix_cache()
 
