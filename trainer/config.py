@@ -115,16 +115,26 @@ class TrainConfig:
     """Rows of the LM head computed at once for log-probs/entropy (never the whole logits)."""
 
     # --- optimizer -----------------------------------------------------------------------------
-    lr: float = 1e-5
-    """AdamW learning rate (after warm-up), with clipping at 1.0. 1e-5 for the 135M model: on the idle
-    2-core CPU it took add2 from 2.7 % to 73.8 % held-out in 5.7 minutes, where 3e-5 peaked at 55.9 %
-    (docs/trainer.md, docs/results/learning_speed_lr1e-5_eval.jsonl)."""
+    lr: float = 2e-5
+    """Peak AdamW learning rate (after warm-up, until ``lr_decay_start``), with clipping at 1.0. 2e-5
+    for the 135M model, falling to 1e-5 (``min_lr_ratio``): on add2 a constant 2e-5 crossed 70 %
+    held-out at step 10 (4.9 minutes) but later dipped to 67.2 %, a constant 1e-5 held every
+    evaluation above 70 % once there but got there only at step 20 (9.1 minutes), and 3e-5 peaked at
+    55.9 % (docs/trainer.md, section 1)."""
+    min_lr_ratio: float = 0.5
+    """Learning rate after the decay, as a fraction of ``lr`` (in [0, 1]; 1 keeps ``lr`` constant)."""
+    lr_decay_start: int = 20
+    """Optimizer step at which the learning rate starts falling linearly from ``lr`` to
+    ``min_lr_ratio × lr``; it stays there afterwards. 20 (step 10 with the default 2 mini-batches):
+    the fast phase of 2e-5 up to the knee of the add2 curve, then the steadier 1e-5."""
+    lr_decay_steps: int = 10
+    """Optimizer steps the linear fall takes (0: a single drop at ``lr_decay_start``)."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     adam_betas: tuple = (0.9, 0.999)
     """AdamW betas."""
     warmup_steps: int = 2
-    """Optimizer steps of linear learning-rate warm-up."""
+    """Optimizer steps of linear learning-rate warm-up (multiplies the decay schedule)."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm; 0 disables clipping."""
 
@@ -177,7 +187,7 @@ _R1_DISTILL = dict(
     task="/path/to/dapo-math-17k.parquet", prompt_field="prompt", answer_field="answer",
     prompt_suffix=" Please reason step by step, and put your final answer within \\boxed{}.",
     reward="math", max_new_tokens=8192, temperature=1.0, prompts_per_step=32, group_size=16,
-    mini_batches=4, micro_batch_size=1, lr=1e-6, warmup_steps=10, steps=500, eval_every=25,
+    mini_batches=4, micro_batch_size=1, lr=1e-6, min_lr_ratio=1.0, warmup_steps=10, steps=500, eval_every=25,
     eval_size=500, eval_k=8, eval_temperature=0.6, save_every=25, vllm_gpu_memory_utilization=0.5,
     logprob_chunk=2048,
 )
@@ -229,7 +239,8 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
 # --- checks that run before any model is loaded ---------------------------------------------------
 _POSITIVE_INT = ("prompts_per_step", "group_size", "mini_batches", "epochs", "micro_batch_size",
                  "max_new_tokens", "steps", "eval_size", "eval_k", "logprob_chunk")
-_NON_NEGATIVE = ("max_minutes", "eval_every", "save_every", "warmup_steps", "max_grad_norm",
+_NON_NEGATIVE = ("max_minutes", "eval_every", "save_every", "warmup_steps", "lr_decay_start",
+                 "lr_decay_steps", "max_grad_norm",
                  "weight_decay", "tis_cap")
 
 
@@ -246,6 +257,8 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("lr", "temperature", "eval_temperature"):
         if not getattr(cfg, name) > 0:
             raise ValueError(f"{name} must be > 0, got {getattr(cfg, name)!r}")
+    if not 0 <= cfg.min_lr_ratio <= 1:
+        raise ValueError(f"min_lr_ratio must lie in [0, 1], got {cfg.min_lr_ratio!r}")
     if not 0 < cfg.top_p <= 1:
         raise ValueError(f"top_p must lie in (0, 1], got {cfg.top_p!r}")
     if cfg.tis_cap and cfg.tis_cap < 1:

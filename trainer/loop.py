@@ -69,10 +69,21 @@ def make_encoder(tok, chat_template: bool, system_prompt: str = "default"):
     return encode
 
 
+def lr_factor(cfg: TrainConfig, s: int) -> float:
+    """Multiplier of ``cfg.lr`` for the optimizer step after ``s`` completed ones: linear warm-up
+    times a hold at 1, a linear fall over ``lr_decay_steps`` from ``lr_decay_start``, then
+    ``min_lr_ratio``."""
+    warm = min(1.0, (s + 1) / (cfg.warmup_steps + 1)) if cfg.warmup_steps else 1.0
+    into = s - cfg.lr_decay_start
+    if into < 0:
+        return warm
+    frac = min(1.0, (into + 1) / cfg.lr_decay_steps) if cfg.lr_decay_steps else 1.0
+    return warm * (1.0 - (1.0 - cfg.min_lr_ratio) * frac)
+
+
 def make_optimizer(model, cfg: TrainConfig):
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)
-    warm = max(cfg.warmup_steps, 0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (warm + 1)) if warm else 1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
     return opt, sched
 
 
