@@ -180,11 +180,12 @@ def optimizer_step(model, optimizer, scheduler, batch: Batch, idx: list[int], cf
     params = [p for p in model.parameters() if p.requires_grad]
     grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
     finite = bool(torch.isfinite(grad_norm))
+    lr = optimizer.param_groups[0]["lr"]  # the rate this step applies (the scheduler then moves on)
     if finite:  # a non-finite gradient is reported (skipped_step) and never applied
         optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     out = sums.result()
     out.update(grad_norm=float(grad_norm), skipped_step=float(not finite), entropy=ent_sum / max(float(mask.sum()), 1.0),
-               lr=scheduler.get_last_lr()[0])
+               lr=lr)
     return out
