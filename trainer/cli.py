@@ -16,7 +16,7 @@ def _train_parser() -> ArgumentParser:
                         "Fields of the config (trainer/config.py) are set with --set key=value.")
     ap.add_argument("--preset", default=None, choices=list(PRESETS), help="start from a preset (default: default)")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a config field (repeatable), e.g. --set loss=grpo --set lr=2e-5")
+                    help="override a config field (repeatable), e.g. --set loss=grpo --set lr=1e-5")
     ap.add_argument("--output", default=None,
                     help="run folder (default: runs/<preset>-<UTC time>, a new folder every time)")
     ap.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")

@@ -99,8 +99,8 @@ class TrainConfig:
     prompts_per_step: int = 16
     """Prompts sampled per step. 16 (× 8 completions, so 64 sequences per optimizer step): on add2
     with 8 the held-out accuracy reached 70 % at 7.1 minutes but dipped to 68.6 % and 69.7 % later;
-    with 16 it reached 70 % later (7.8-9.1 minutes) and never fell under it again in 30 minutes,
-    climbing to 80-88 % (docs/trainer.md)."""
+    with 16 it never fell under 70 % again in 30 minutes once there, climbing to 80-88 %
+    (docs/trainer.md)."""
     group_size: int = 8
     """Completions per prompt (G); GRPO advantages are computed within each group."""
     mini_batches: int = 2
@@ -119,8 +119,9 @@ class TrainConfig:
     """Peak AdamW learning rate (after warm-up, until ``lr_decay_start``), with clipping at 1.0. 2e-5
     for the 135M model, falling to 1e-5 (``min_lr_ratio``): on add2 a constant 2e-5 crossed 70 %
     held-out at step 10 (4.9 minutes) but later dipped to 67.2 %, a constant 1e-5 held every
-    evaluation above 70 % once there but got there only at step 20 (9.1 minutes), and 3e-5 peaked at
-    55.9 % (docs/trainer.md, section 1)."""
+    evaluation above 70 % once there but got there only at step 20 (9.1 minutes), 3e-5 peaked at
+    55.9 %, and the schedule reached 73.0 % at step 10 and stayed at 73.0-86.1 % until 30 minutes
+    (docs/trainer.md, section 1)."""
     min_lr_ratio: float = 0.5
     """Learning rate after the decay, as a fraction of ``lr`` (in [0, 1]; 1 keeps ``lr`` constant)."""
     lr_decay_start: int = 20
