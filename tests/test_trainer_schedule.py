@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from trainer.config import build_config, validate
+from trainer.config import build_config, config_from_dict, validate
 from trainer.loop import lr_factor, make_optimizer
 
 
@@ -70,3 +70,12 @@ def test_resumed_schedule_continues(tmp_path):
 def test_bad_schedule_is_refused(sets, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         validate(build_config(sets=sets))
+
+
+def test_run_saved_before_the_schedule_resumes_at_a_constant_rate():
+    saved = build_config(sets=["lr=1e-5"]).to_dict()
+    for key in ("min_lr_ratio", "lr_decay_start", "lr_decay_steps"):
+        del saved[key]
+    old = config_from_dict(saved)
+    assert [lr_factor(old, s) for s in (5, 25, 100)] == [1.0, 1.0, 1.0]
+    assert config_from_dict(build_config().to_dict()).min_lr_ratio == 0.5  # a new run keeps its own

@@ -230,9 +230,15 @@ def build_config(preset: str = "default", sets: list[str] | None = None) -> Trai
     return cfg
 
 
+_ADDED_LATER = {"min_lr_ratio": 1.0}
+"""Fields newer than some saved run folders -> the value that reproduces how those runs trained (a
+run saved before the learning-rate schedule existed kept a constant rate, so it resumes with one)."""
+
+
 def config_from_dict(d: dict[str, Any]) -> TrainConfig:
+    """A saved ``config.json`` back as a config; fields it lacks take ``_ADDED_LATER``'s value, else the default."""
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in d.items() if k in names})
+    cfg = TrainConfig(**{**_ADDED_LATER, **{k: v for k, v in d.items() if k in names}})
     cfg.adam_betas = tuple(cfg.adam_betas)
     return cfg
 
