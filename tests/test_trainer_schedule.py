@@ -20,19 +20,22 @@ def _rates(cfg, n):
     return rates
 
 
-def test_default_schedule_holds_then_falls_to_half():
+def test_default_schedule_warms_holds_then_falls():
     cfg = build_config()
-    r = _rates(cfg, 40)
-    assert r[0] == pytest.approx(cfg.lr / 3) and r[1] == pytest.approx(2 * cfg.lr / 3)  # 2 warm-up steps
-    assert r[2:20] == pytest.approx([cfg.lr] * 18)  # held through optimizer step 20
-    fall = r[20:30]
+    warm, start, steps, ratio = cfg.warmup_steps, cfg.lr_decay_start, cfg.lr_decay_steps, cfg.min_lr_ratio
+    assert 0 < warm < start and steps > 0 and 0 < ratio < 1  # the default exercises every phase
+    r = _rates(cfg, start + steps + 10)
+    assert r[:warm] == pytest.approx([cfg.lr * (i + 1) / (warm + 1) for i in range(warm)])
+    assert r[warm:start] == pytest.approx([cfg.lr] * (start - warm))
+    fall = r[start : start + steps]
     assert all(a > b for a, b in zip([cfg.lr] + fall, fall))  # strictly falling, linearly
-    assert fall == pytest.approx([cfg.lr * (1 - 0.5 * (i + 1) / 10) for i in range(10)])
-    assert r[29:] == pytest.approx([cfg.lr * cfg.min_lr_ratio] * 11)
+    assert fall == pytest.approx([cfg.lr * (1 - (1 - ratio) * (i + 1) / steps) for i in range(steps)])
+    assert r[start + steps - 1 :] == pytest.approx([cfg.lr * ratio] * 11)
 
 
 def test_ratio_one_is_constant_and_zero_steps_is_a_drop():
-    assert _rates(build_config(sets=["min_lr_ratio=1", "warmup_steps=0"]), 50) == pytest.approx([2e-5] * 50)
+    cfg = build_config(sets=["min_lr_ratio=1", "warmup_steps=0"])
+    assert _rates(cfg, 50) == pytest.approx([cfg.lr] * 50)
     r = _rates(build_config(sets=["lr=1e-4", "lr_decay_steps=0", "lr_decay_start=5", "warmup_steps=0"]), 8)
     assert r == pytest.approx([1e-4] * 5 + [5e-5] * 3)
 
@@ -78,4 +81,5 @@ def test_run_saved_before_the_schedule_resumes_at_a_constant_rate():
         del saved[key]
     old = config_from_dict(saved)
     assert [lr_factor(old, s) for s in (5, 25, 100)] == [1.0, 1.0, 1.0]
-    assert config_from_dict(build_config().to_dict()).min_lr_ratio == 0.5  # a new run keeps its own
+    new = build_config(sets=["min_lr_ratio=0.25"])
+    assert config_from_dict(new.to_dict()).min_lr_ratio == 0.25  # a run that saved the field keeps it
