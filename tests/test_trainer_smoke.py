@@ -41,7 +41,7 @@ def test_smoke_preset_through_the_cli(tmp_path):
         assert all(isinstance(r[k], (int, float)) for k in REQUIRED_KEYS)
         assert abs(sum(r[f"region/{x}"] for x in ("IN", "LN", "HP", "LP", "HN")) - 1.0) < 1e-6
     evals = _lines(out / "eval.jsonl")
-    assert [e["iteration"] for e in evals] == [0, 2, 3] and "eval/pass@2" in evals[0]
+    assert [e["iteration"] for e in evals] == [0, 2, 3] and "val/pass@2" in evals[0] and "test/pass@2" in evals[0]
     saved = json.loads((out / "config.json").read_text())
     assert saved["model"] == "tiny-llama" and saved["steps"] == cfg.steps and saved["resolved_backend"] == "hf"
     from transformers import AutoModelForCausalLM

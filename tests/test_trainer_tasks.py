@@ -13,11 +13,15 @@ from trainer.tasks import GENERATORS, TaskError, build_task, load_file, prompt_p
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))
 def test_generated_splits_are_disjoint_seeded_and_correct(name):
-    cfg = build_config("default", [f"task={name}", "eval_size=256", "seed=3"])
+    cfg = build_config("default", [f"task={name}", "eval_size=256", "test_size=300", "seed=3"])
     task = build_task(cfg)
     train = [task.train_problem(i) for i in range(2000)]
-    assert len(task.heldout) == 256
-    assert not {p.prompt for p in train} & {p.prompt for p in task.heldout}
+    val, test = ({p.prompt for p in task.splits[s]} for s in ("val", "test"))
+    assert list(task.splits) == ["val", "test"] and (len(val), len(test)) == (256, 300)
+    assert not val & test and not {p.prompt for p in train} & (val | test)
+    # held-out splits do not depend on the seed: runs with other seeds are scored on the same problems
+    other_seed = build_task(build_config("default", [f"task={name}", "eval_size=256", "test_size=300", "seed=9"]))
+    assert other_seed.splits == task.splits
     assert [p.prompt for p in train[:50]] == [build_task(cfg).train_problem(i).prompt for i in range(50)]
     other = build_task(build_config("default", [f"task={name}", "seed=4"]))
     assert [p.prompt for p in train[:20]] != [other.train_problem(i).prompt for i in range(20)]
@@ -38,9 +42,12 @@ def test_jsonl_task_with_configurable_fields(tmp_path):
     path = _write(tmp_path / "t.jsonl", rows)
     probs = load_file(str(path), "question", "solution")
     assert [p.answer for p in probs[:3]] == ["0", "1", "2"]
-    cfg = build_config("default", [f"task={path}", "prompt_field=question", "answer_field=solution", "eval_size=4"])
+    cfg = build_config("default", [f"task={path}", "prompt_field=question", "answer_field=solution", "eval_size=4",
+                                   "test_size=3"])
     task = build_task(cfg)
-    assert len(task.heldout) == 4 and len(task.rows) == 16
+    assert (len(task.splits["val"]), len(task.splits["test"]), len(task.rows)) == (4, 3, 13)
+    held = {p.prompt for s in task.splits.values() for p in s}
+    assert len(held) == 7 and not held & {p.prompt for p in task.rows}
     gsm = _write(tmp_path / "g.jsonl", [{"question": "q", "answer": "steps\n#### 1,234"}])
     assert load_file(str(gsm), "question", "answer")[0].answer == "1234"
 
@@ -77,8 +84,8 @@ def test_prompt_probe_covers_every_row_of_a_file_task(tmp_path):
     rows = [{"prompt": "q" * (500 if i == 13 else 5), "answer": "1"} for i in range(40)]
     task = build_task(build_config("default", [f"task={_write(tmp_path / 'p.jsonl', rows)}", "eval_size=4"]))
     assert max(len(p.prompt) for p in prompt_probe(task)) == 500
-    generated = build_task(build_config("default", ["eval_size=8"]))
-    assert set(p.prompt for p in generated.heldout) <= set(p.prompt for p in prompt_probe(generated))
+    generated = build_task(build_config("default", ["eval_size=8", "test_size=8"]))
+    assert set(p.prompt for s in generated.splits.values() for p in s) <= set(p.prompt for p in prompt_probe(generated))
 
 
 def test_old_vllm_is_refused_before_anything_loads(monkeypatch):

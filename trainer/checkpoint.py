@@ -16,7 +16,8 @@ import torch
 NAME = "checkpoint"
 
 
-def save(run_dir: Path, model, tokenizer, optimizer, scheduler, state: dict) -> Path:
+def save(run_dir: Path, model, tokenizer, optimizer, scheduler, state: dict, extra=None) -> Path:
+    """``extra(folder)``, if given, writes more files into the checkpoint before it is moved into place."""
     tmp, final, old = run_dir / f".{NAME}.tmp", run_dir / NAME, run_dir / f".{NAME}.old"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
@@ -26,6 +27,8 @@ def save(run_dir: Path, model, tokenizer, optimizer, scheduler, state: dict) -> 
         "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
     }, tmp / "trainer_state.pt")
+    if extra is not None:
+        extra(tmp)
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         final.rename(old)

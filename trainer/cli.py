@@ -70,17 +70,19 @@ def eval_main(argv: list[str]) -> int:
     ap.add_argument("--task", default=None, help="task (default: the config default)")
     ap.add_argument("--k", type=int, default=1, help="samples per problem; 1 = greedy (default 1)")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                    help="any other config field, e.g. eval_size=512, backend=vllm")
+                    help="any other config field, e.g. eval_size=512, test_size=1000, backend=vllm")
+    ap.add_argument("--save-problems", default=None, metavar="DIR",
+                    help="write per-problem results (completions, rewards, finished) to DIR/<split>_step000000.jsonl")
     args = ap.parse_args(argv)
     sets = [f"model={args.model}", f"eval_k={args.k}"] + ([f"task={args.task}"] if args.task else []) + args.sets
     try:
         cfg = build_config("default", sets)
         from .config import resolve_device, validate
-        from .evaluation import evaluate
+        from .evaluation import evaluate_splits
         from .loop import make_encoder
         from .models import load_policy, resolve_model
         from .rollout import build_rollout, choose_backend
-        from .tasks import build_task
+        from .tasks import build_task, heldout_problems
 
         validate(cfg)
         task = build_task(cfg)
@@ -88,12 +90,13 @@ def eval_main(argv: list[str]) -> int:
         path = resolve_model(cfg.model)
         model, tok = load_policy(path, cfg.dtype, resolve_device(cfg.device))
         encode = make_encoder(tok, cfg.chat_template, cfg.system_prompt)
-        max_prompt = max(len(encode(p.prompt)) for p in task.heldout)
+        max_prompt = max(len(encode(p.prompt)) for p in heldout_problems(task))
         engine = build_rollout(backend, model, tok, path, cfg, max_prompt + 8)
-        result = evaluate(engine, encode, task.heldout, reward=cfg.reward, k=cfg.eval_k,
-                          temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
-                          decode=lambda ids: tok.decode(ids, skip_special_tokens=True), seed=cfg.seed)
+        result = evaluate_splits(engine, encode, task.splits, cfg,
+                                 decode=lambda ids: tok.decode(ids, skip_special_tokens=True),
+                                 out_dir=Path(args.save_problems) if args.save_problems else None)
     except (ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
-    print(json.dumps({"model": args.model, "task": cfg.task, "problems": len(task.heldout), **result}))
+    print(json.dumps({"model": args.model, "task": cfg.task,
+                      "problems": {k: len(v) for k, v in task.splits.items()}, **result}))
     return 0

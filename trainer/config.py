@@ -94,6 +94,16 @@ class TrainConfig:
     tis_cap: float = 0.0
     """Truncated importance weight min(π_trainer_old/π_sampler, cap) per token against the
     sampler/trainer mismatch; 0 disables it."""
+    old_logprobs: str = "recompute"
+    """Where π_old comes from. ``recompute``: the training model before this batch's updates (the
+    first mini-batch takes it from its own forward, so its ratio is exactly 1 in every precision).
+    ``sampler``: the rollout engine's own log-probs of the sampled tokens, as asynchronous RL systems
+    do without a recompute: with ``staleness`` k the ratio then starts k updates off-policy."""
+    staleness: int = 0
+    """The sampler runs this many steps (weight pushes) behind the learner: step t's rollouts come
+    from the weights at the start of step t − k, as in asynchronous RL pipelines. 0: on-policy
+    sampling. Only ``old_logprobs=sampler`` lets the loss see the lag (``recompute`` re-anchors π_old
+    at the learner, and ``tis_cap`` can correct the sampling mismatch)."""
 
     # --- batch shape ---------------------------------------------------------------------------
     prompts_per_step: int = 16
@@ -147,7 +157,12 @@ class TrainConfig:
     eval_every: int = 5
     """Evaluate on the held-out set every this many steps (and at step 0 and the end); 0 disables."""
     eval_size: int = 256
-    """Held-out problems."""
+    """Problems in the validation split: evaluated every ``eval_every`` steps, the split to tune
+    on (learning rates, early stopping)."""
+    test_size: int = 256
+    """Problems in the test split, disjoint from validation and training, evaluated alongside it and
+    reported (0: no test split). Built-in tasks draw both from fixed streams independent of ``seed``,
+    so runs that differ in seed or loss are scored on the same problems (paired comparisons)."""
     eval_k: int = 1
     """Samples per held-out problem: k = 1 is greedy Avg@1; k > 1 samples at ``eval_temperature``
     and reports Avg@k and the unbiased Pass@k."""
@@ -175,7 +190,7 @@ class TrainConfig:
 
 _SMOKE = dict(
     model="tiny-llama", backend="hf", task="add2", prompts_per_step=4, group_size=4, mini_batches=2,
-    micro_batch_size=8, max_new_tokens=6, steps=3, eval_every=2, eval_size=8, eval_k=2, save_every=2,
+    micro_batch_size=8, max_new_tokens=6, steps=3, eval_every=2, eval_size=8, test_size=8, eval_k=2, save_every=2,
     lr=1e-3, warmup_steps=1, chat_template=False,
 )
 _R1_DISTILL = dict(
@@ -230,7 +245,7 @@ def build_config(preset: str = "default", sets: list[str] | None = None) -> Trai
     return cfg
 
 
-_ADDED_LATER = {"min_lr_ratio": 1.0}
+_ADDED_LATER = {"min_lr_ratio": 1.0, "test_size": 0}
 """Fields newer than some saved run folders -> the value that reproduces how those runs trained (a
 run saved before the learning-rate schedule existed kept a constant rate, so it resumes with one)."""
 
@@ -246,7 +261,8 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
 # --- checks that run before any model is loaded ---------------------------------------------------
 _POSITIVE_INT = ("prompts_per_step", "group_size", "mini_batches", "epochs", "micro_batch_size",
                  "max_new_tokens", "steps", "eval_size", "eval_k", "logprob_chunk")
-_NON_NEGATIVE = ("max_minutes", "eval_every", "save_every", "warmup_steps", "lr_decay_start",
+_NON_NEGATIVE = ("max_minutes", "eval_every", "save_every", "warmup_steps", "lr_decay_start", "test_size",
+                 "staleness",
                  "lr_decay_steps", "max_grad_norm",
                  "weight_decay", "tis_cap")
 
@@ -279,6 +295,7 @@ def validate(cfg: TrainConfig) -> None:
     _choose("loss", cfg.loss, LOSSES)
     _choose("loss_agg_mode", cfg.loss_agg_mode, AGG_MODES)
     _choose("advantage", cfg.advantage, ("grpo", "drgrpo"))
+    _choose("old_logprobs", cfg.old_logprobs, ("recompute", "sampler"))
     _choose("backend", cfg.backend, ("auto", "vllm", "hf"))
     _choose("dtype", cfg.dtype, ("float32", "bfloat16"))
     resolve_device(cfg.device)

@@ -7,7 +7,9 @@ greedy accuracy; with k > 1 it samples k completions per problem at ``eval_tempe
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 from .rewards import REWARDS
 
@@ -22,19 +24,45 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def evaluate(engine, encode, problems, *, reward: str, k: int, temperature: float, max_new_tokens: int,
-             decode, seed: int) -> dict[str, float]:
-    """``eval/avg@k``, ``eval/pass@k`` (and ``eval/pass@1``) over ``problems`` with the rollout engine."""
+             decode, seed: int, prefix: str = "eval") -> tuple[dict[str, float], list[dict]]:
+    """``<prefix>/avg@k``, ``/pass@k``, ``/pass@1``, ``/finished`` (fraction of samples that ended by
+    themselves, not cut at ``max_new_tokens``) and ``/response_length`` over ``problems``, and one
+    record per problem (id = its index in ``problems``; completions, rewards, finished flags) so
+    that runs can be compared problem by problem."""
     prompts = [encode(p.prompt) for p in problems]
     greedy = k == 1
     outs = engine.generate(prompts, k, temperature=0.0 if greedy else temperature, max_new_tokens=max_new_tokens,
                            seed=seed)
     fn = REWARDS[reward]
-    correct = []
+    correct, records = [], []
     for i, p in enumerate(problems):
-        scores = [fn(decode(o.token_ids), p.answer) for o in outs[i * k : (i + 1) * k]]
+        samples = outs[i * k : (i + 1) * k]
+        texts = [decode(o.token_ids) for o in samples]
+        scores = [fn(t, p.answer) for t in texts]
         correct.append(sum(s >= 1.0 for s in scores))
+        records.append({"id": i, "answer": p.answer, "completions": texts, "rewards": scores,
+                        "finished": [o.finished for o in samples]})
     n = len(problems)
-    result = {f"eval/avg@{k}": sum(correct) / (n * k), f"eval/pass@{k}": sum(pass_at_k(k, c, k) for c in correct) / n}
-    result["eval/pass@1"] = sum(pass_at_k(k, c, 1) for c in correct) / n
-    result["eval/response_length"] = sum(len(o.token_ids) for o in outs) / len(outs)
+    result = {f"{prefix}/avg@{k}": sum(correct) / (n * k),
+              f"{prefix}/pass@{k}": sum(pass_at_k(k, c, k) for c in correct) / n}
+    result[f"{prefix}/pass@1"] = sum(pass_at_k(k, c, 1) for c in correct) / n
+    result[f"{prefix}/finished"] = sum(o.finished for o in outs) / len(outs)
+    result[f"{prefix}/response_length"] = sum(len(o.token_ids) for o in outs) / len(outs)
+    return result, records
+
+
+def evaluate_splits(engine, encode, splits: dict, cfg, *, decode, out_dir: Path | None = None,
+                    step: int = 0) -> dict[str, float]:
+    """:func:`evaluate` on every held-out split (keys ``val/...``, ``test/...``); with ``out_dir``, the
+    per-problem records go to ``out_dir/<split>_step<step>.jsonl``."""
+    result = {}
+    for name, problems in splits.items():
+        metrics, records = evaluate(engine, encode, problems, reward=cfg.reward, k=cfg.eval_k,
+                                    temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
+                                    decode=decode, seed=cfg.seed, prefix=name)
+        result.update(metrics)
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / f"{name}_step{step:06d}.jsonl"
+            path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return result

@@ -15,6 +15,7 @@ PANELS: dict[str, tuple[str, ...]] = {
     "grad norm": ("grad_norm",),
     "entropy": ("entropy",),
     "region fraction": tuple(f"region/{r}" for r in REGIONS),
+    "gradient share (log-prob space)": tuple(f"grad_share/{r}" for r in REGIONS) + ("grad_cos/dgpo_grpo",),
     "mean V per region": tuple(f"v_mean/{r}" for r in REGIONS),
     "KL (k3) to old policy": ("kl",),
     "response length": ("response_length/mean",),
@@ -37,7 +38,7 @@ def draw(run_dir: Path, out: Path) -> Path:
     rows, evals = read_jsonl(run_dir / "metrics.jsonl"), read_jsonl(run_dir / "eval.jsonl")
     if not rows:
         raise CliError(f"{run_dir / 'metrics.jsonl'} is missing or empty")
-    fig, axes = plt.subplots(2, 5, figsize=(22, 8))
+    fig, axes = plt.subplots(3, 4, figsize=(18, 11))
     for ax, (title, keys) in zip(axes.flat, PANELS.items()):
         for key in keys:
             pts = [(r["step"], r[key]) for r in rows if key in r]
@@ -45,8 +46,10 @@ def draw(run_dir: Path, out: Path) -> Path:
                 ax.plot(*zip(*pts), label=key, lw=1)
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=6)
+    for spare in axes.flat[len(PANELS) + 1 :]:
+        spare.axis("off")
     ax = axes.flat[len(PANELS)]
-    for key in sorted({k for e in evals for k in e if k.startswith("eval/") and "length" not in k}):
+    for key in sorted({k for e in evals for k in e if "/" in k and k.split("/")[1].startswith(("avg@", "pass@"))}):
         ax.plot([e["elapsed_s"] / 60 for e in evals], [e[key] for e in evals], marker="o", label=key)
     ax.set_title("held-out evaluation", fontsize=9)
     ax.set_xlabel("minutes")

@@ -1,6 +1,7 @@
 """Tasks: questions with verifiable answers. Built-in seeded arithmetic generators, or local files.
 
-A task is two lists of :class:`Problem` (train, held-out). Built-in generators draw the held-out set
+A task is a training stream of :class:`Problem` and held-out ``splits``: ``val`` (evaluated during
+training; the one to tune on) and ``test`` (reported). Built-in generators draw the held-out sets
 first and never give a training problem that is also held out. Files are JSONL (one object per
 line) or Parquet with configurable prompt/answer fields; every row is checked before training and a
 bad row is an error naming the file and the line (row).
@@ -56,19 +57,32 @@ GENERATORS: dict[str, Callable[[random.Random], Problem]] = {"add2": _add2, "ari
 
 
 class GeneratedTask:
-    """Problem ``i`` of the training stream is a pure function of (seed, i): resumable by index."""
+    """Problem ``i`` of the training stream is a pure function of (seed, i): resumable by index.
 
-    def __init__(self, name: str, seed: int, eval_size: int):
+    ``splits`` holds the held-out sets, in order: ``val`` (``eval_size`` problems, evaluated during
+    training and the only split used for tuning) and ``test`` (``test_size`` problems, reported).
+    Both are drawn from their own fixed streams, independent of ``seed``, so runs with different
+    seeds or losses are scored on the very same problems (paired comparisons); they are disjoint
+    from each other, and no training problem is in either."""
+
+    def __init__(self, name: str, seed: int, eval_size: int, test_size: int = 0):
         self.name, self.seed, self._draw = name, seed, GENERATORS[name]
-        rng = random.Random(f"{name}/{seed}/heldout")
-        held: dict[str, Problem] = {}
-        for _ in range(100 * eval_size):
+        taken: set[str] = set()
+        self.splits = {"val": self._distinct(f"{name}/val", eval_size, taken)}
+        if test_size:
+            self.splits["test"] = self._distinct(f"{name}/test", test_size, taken)
+        self._held_prompts = taken
+
+    def _distinct(self, stream: str, size: int, taken: set[str]) -> list[Problem]:
+        rng, out = random.Random(stream), []
+        for _ in range(100 * size):
             p = self._draw(rng)
-            held.setdefault(p.prompt, p)
-            if len(held) == eval_size:
-                break
-        self.heldout = list(held.values())
-        self._held_prompts = set(held)
+            if p.prompt not in taken:
+                taken.add(p.prompt)
+                out.append(p)
+                if len(out) == size:
+                    break
+        return out
 
     def train_problem(self, index: int) -> Problem:
         rng = random.Random(f"{self.name}/{self.seed}/train/{index}")
@@ -79,12 +93,14 @@ class GeneratedTask:
 
 
 class FileTask:
-    """Rows of a JSONL/Parquet file, shuffled per epoch with the seed; index ``i`` is resumable."""
+    """Rows of a JSONL/Parquet file, shuffled per epoch with the seed; index ``i`` is resumable.
+    ``splits``: ``val`` and (when not empty) ``test`` held-out rows, as for generated tasks."""
 
-    def __init__(self, rows: list[Problem], heldout: list[Problem], seed: int):
+    def __init__(self, rows: list[Problem], splits: dict[str, list[Problem]], seed: int):
         if not rows:
             raise TaskError("the task has no training rows")
-        self.rows, self.heldout, self.seed = rows, heldout, seed
+        self.rows, self.seed = rows, seed
+        self.splits = {k: v for k, v in splits.items() if v or k == "val"}
 
     def train_problem(self, index: int) -> Problem:
         epoch, pos = divmod(index, len(self.rows))
@@ -93,13 +109,18 @@ class FileTask:
         return self.rows[order[pos]]
 
 
+def heldout_problems(task) -> list[Problem]:
+    """Every held-out problem of ``task``, all splits together."""
+    return [p for split in task.splits.values() for p in split]
+
+
 def prompt_probe(task: GeneratedTask | FileTask) -> list[Problem]:
     """Problems whose prompts bound the rollout engine's prompt length: every row of a file task (vLLM
     rejects a prompt over ``max_model_len``, and a long one would have its completion cut), or a
     generator's held-out set and first 256 training draws (its prompts are bounded by construction)."""
     if isinstance(task, FileTask):
-        return task.rows + task.heldout
-    return task.heldout + [task.train_problem(i) for i in range(256)]
+        return task.rows + heldout_problems(task)
+    return heldout_problems(task) + [task.train_problem(i) for i in range(256)]
 
 
 def _boxed_or_text(answer: str) -> str:
@@ -184,15 +205,21 @@ _PATHLIKE = re.compile(r"[/\\.]")
 def build_task(cfg) -> GeneratedTask | FileTask:
     """The task named by ``cfg.task``; TaskError (file and line) on any problem, before training."""
     if cfg.task in GENERATORS:
-        return GeneratedTask(cfg.task, cfg.seed, cfg.eval_size)
+        return GeneratedTask(cfg.task, cfg.seed, cfg.eval_size, cfg.test_size)
     if not _PATHLIKE.search(cfg.task):
         raise TaskError(f"unknown task {cfg.task!r}; choose a built-in ({', '.join(GENERATORS)}) "
                         f"or a path to a .jsonl/.parquet file")
     rows = load_file(cfg.task, cfg.prompt_field, cfg.answer_field, cfg.prompt_suffix)
     if cfg.eval_task:
-        return FileTask(rows, load_file(cfg.eval_task, cfg.prompt_field, cfg.answer_field, cfg.prompt_suffix)[: cfg.eval_size], cfg.seed)
+        held = load_file(cfg.eval_task, cfg.prompt_field, cfg.answer_field, cfg.prompt_suffix)
+        return FileTask(rows, {"val": held[: cfg.eval_size],
+                               "test": held[cfg.eval_size : cfg.eval_size + cfg.test_size]}, cfg.seed)
+    # val and test from one fixed shuffle (independent of the seed: every run sees the same held-out
+    # rows), each at most a fifth of the file, so that most rows stay for training
     order = list(range(len(rows)))
-    random.Random(f"{cfg.seed}/split").shuffle(order)
-    n_held = min(cfg.eval_size, len(rows) // 5)
-    held = [rows[i] for i in order[:n_held]]
-    return FileTask([rows[i] for i in order[n_held:]], held, cfg.seed)
+    random.Random("split").shuffle(order)
+    n_val = min(cfg.eval_size, len(rows) // 5)
+    n_test = min(cfg.test_size, len(rows) // 5)
+    return FileTask([rows[i] for i in order[n_val + n_test :]],
+                    {"val": [rows[i] for i in order[:n_val]],
+                     "test": [rows[i] for i in order[n_val : n_val + n_test]]}, cfg.seed)
