@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot run": ("trainer.plot:main", "draw a run folder's metrics.jsonl as PNG"),
     "verl-check": ("dgpo_ref.integrations.verl:check_main", "check that verl sees the dgpo losses"),
     "bench": ("bench.run_all:main", "run the benchmarks and write docs/performance.md"),
+    "compare": ("bench.compare:main", "methods x seeds, paired, with bootstrap intervals (docs/evidence.md)"),
 }
 
 

@@ -1,0 +1,84 @@
+"""``dgpo compare``: the statistics on hand-made runs, and the whole command on the tiny model
+(runs in parallel, paired by seed, a second call skips finished runs and resumes partial ones)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench import compare
+
+
+def _run_folder(d, accs, ln_hp=0.1):
+    d.mkdir(parents=True)
+    (d / "eval.jsonl").write_text("".join(json.dumps({"step": 8 * i, "iteration": i, "test/avg@1": a, "val/avg@1": a})
+                                          + "\n" for i, a in enumerate(accs)))
+    (d / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "iteration": (s + 7) // 8, "region/LN": ln_hp / 2,
+                                                         "region/HP": ln_hp / 2, "entropy": 0.5})
+                                             + "\n" for s in range(1, 8 * (len(accs) - 1) + 1)))
+
+
+def test_run_statistics(tmp_path):
+    _run_folder(tmp_path / "a", [0.1, 0.5, 0.3, 0.5])
+    s = compare.run_stats(tmp_path / "a")
+    assert s["final"] == 0.5 and s["collapsed"]  # 0.3 is 0.2 under the running maximum 0.5
+    assert s["auc"] == pytest.approx((0.3 + 0.4 + 0.4) / 3)
+    assert s["ln_hp"] == pytest.approx(0.1) and s["entropy_end"] == 0.5
+    _run_folder(tmp_path / "b", [0.1, 0.5, 0.45, 0.6])
+    assert not compare.run_stats(tmp_path / "b")["collapsed"]  # 0.05 under: within the threshold
+
+
+def test_bootstrap_interval_and_pairing():
+    xs = [0.30, 0.32, 0.35, 0.31, 0.29]
+    lo, hi = compare.bootstrap_ci(xs)
+    assert min(xs) <= lo < sum(xs) / len(xs) < hi <= max(xs)
+    assert compare.bootstrap_ci(xs) == [lo, hi]  # reproducible
+    wide = compare.bootstrap_ci([0.0, 1.0, 0.0, 1.0, 0.5])
+    assert wide[1] - wide[0] > hi - lo
+    p = compare.paired({0: 0.5, 1: 0.6, 2: 0.7}, {0: 0.4, 1: 0.5, 2: 0.65})
+    assert p["per_seed"] == pytest.approx([0.1, 0.1, 0.05]) and p["seeds"] == [0, 1, 2]
+    assert compare.problem_table([1, 0, 1, 0], [0, 0, 1, 1]) == {"only_first_right": 1, "only_second_right": 1,
+                                                                  "problems": 4}
+
+
+def _compare(tmp_path, steps, *extra):
+    return subprocess.run([sys.executable, "-m", "dgpo_cli", "compare", "--setting", "smoke", "--methods", "dgpo", "grpo",
+                           "--seeds", "2", "--steps", str(steps), "--jobs", "2", "--output", str(tmp_path / "runs"),
+                           "--results", str(tmp_path / "results"), *extra],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_compare_end_to_end_skips_and_resumes(tmp_path):
+    first = _compare(tmp_path, 2)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    r = json.loads((tmp_path / "results" / "compare.json").read_text())
+    assert r["seeds"] == [0, 1] and set(r["methods"]) == {"dgpo", "grpo"}
+    for m in r["methods"].values():
+        assert len(m["final"]["per_seed"]) == 2 and len(m["curves"]["0"]) == 3  # evaluated at steps 0, 1, 2
+    assert r["paired"]["dgpo-grpo"]["problems_final"]["problems"] == 6 * 2  # 6 test problems, 2 seeds
+    assert (tmp_path / "results" / "compare.png").stat().st_size > 5000
+    assert (tmp_path / "results" / "compare" / "dgpo_s1_eval.jsonl").is_file()
+    again = _compare(tmp_path, 2)
+    assert again.returncode == 0 and "4 of 4 runs already done" in again.stdout
+    longer = _compare(tmp_path, 3)  # every run is partial now: resumed from its step-2 checkpoint
+    assert longer.returncode == 0, longer.stdout[-2000:]
+    assert longer.stdout.count("resume") == 4
+    evals = [json.loads(x) for x in (tmp_path / "runs" / "grpo_s0" / "eval.jsonl").read_text().splitlines()]
+    assert [e["iteration"] for e in evals] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--methods", "dgpo", "nope"], "unknown loss 'nope'"),
+    (["--seeds", "1"], "--seeds must be >= 2"),
+    (["--lr", "dgpo"], "not a number"),
+    (["--set", "staleness=-1"], "staleness must be >= 0"),
+])
+def test_bad_arguments_are_one_line(tmp_path, capsys, args, message):
+    import dgpo_cli
+
+    assert dgpo_cli.main(["compare", "--setting", "smoke", "--output", str(tmp_path / "r"),
+                          "--results", str(tmp_path / "res"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists() and not (tmp_path / "res").exists()
