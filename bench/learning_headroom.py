@@ -17,8 +17,8 @@ from pathlib import Path
 from bench.learning_common import RESULTS, accuracy_at, budget_sets, run, save
 from trainer.plot import draw, read_jsonl
 
-KEY = "eval/avg@1"
-HEADROOM_SETS = ["eval_size=256", "eval_every=5"]
+KEY = "test/avg@1"
+HEADROOM_SETS = ["eval_size=128", "test_size=512", "eval_every=5"]
 
 
 def plot(run_dirs: dict[str, Path], out: Path) -> None:
