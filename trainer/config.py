@@ -45,10 +45,8 @@ class TrainConfig:
     to answer directly."""
     temperature: float = 0.85
     """Sampling temperature; the trainer's log-probs use the same temperature, so ratios compare
-    like with like. 0.85, measured on add2 (docs/trainer.md): the untrained model still gets a few
-    samples right (at 1.0 it got 0 of 64 for the first steps, and its curve lagged: 62.5 % after 10
-    steps vs 67.2 %), and the entropy left after training keeps groups mixed, so the held-out
-    accuracy held at 71-77 % from step 15 to 37, where 0.7 dipped to 68.8 % after its peak."""
+    like with like. 0.85, chosen on add2 against 0.7 and 1.0: 1.0 started slowest and 0.7 dipped
+    under 70 % after its peak (docs/trainer.md, "Defaults and why", which has the numbers)."""
     top_p: float = 1.0
     """Nucleus sampling threshold in (0, 1]."""
     chat_template: bool = True
@@ -108,9 +106,8 @@ class TrainConfig:
     # --- batch shape ---------------------------------------------------------------------------
     prompts_per_step: int = 16
     """Prompts sampled per step. 16 (× 8 completions, so 64 sequences per optimizer step): on add2
-    with 8 the held-out accuracy reached 70 % at 7.1 minutes but dipped to 68.6 % and 69.7 % later;
-    with 16 it never fell under 70 % again in 30 minutes once there, climbing to 80-88 %
-    (docs/trainer.md)."""
+    with 8 the held-out accuracy fell back under 70 % after reaching it; with 16 it did not in any
+    run that went on to 30 minutes (docs/trainer.md, "Defaults and why", which has the numbers)."""
     group_size: int = 8
     """Completions per prompt (G); GRPO advantages are computed within each group."""
     mini_batches: int = 2
@@ -118,9 +115,9 @@ class TrainConfig:
     epochs: int = 1
     """Passes over each rollout batch."""
     micro_batch_size: int = 32
-    """Sequences per forward/backward; micro-batches accumulate with the global token count. 32 (half a
-    default mini-batch of 64): on the 2-core CPU a 32-sequence forward and backward took 3.1 s against
-    3.6-3.9 s as two of 16."""
+    """Sequences per forward/backward; micro-batches accumulate with the global token count. 32: half
+    a default mini-batch of 64 (chosen over 16 for speed on the 2-core CPU; that timing was not
+    logged)."""
     logprob_chunk: int = 1024
     """Rows of the LM head computed at once for log-probs/entropy (never the whole logits)."""
 
@@ -128,10 +125,9 @@ class TrainConfig:
     lr: float = 2e-5
     """Peak AdamW learning rate (after warm-up, until ``lr_decay_start``), with clipping at 1.0. 2e-5
     for the 135M model, falling to 1e-5 (``min_lr_ratio``): on add2 a constant 2e-5 crossed 70 %
-    held-out at step 10 (4.9 minutes) but later dipped to 67.2 %, a constant 1e-5 held every
-    evaluation above 70 % once there but got there only at step 20 (9.1 minutes), 3e-5 peaked at
-    55.9 %, and the schedule reached 73.0 % at step 10 and stayed at 73.0-86.1 % until 30 minutes
-    (docs/trainer.md, section 1)."""
+    held-out early but later dipped under it, a constant 1e-5 held above it once there but crossed
+    late; the schedule did both (docs/trainer.md, "Defaults and why" and section 1, which have the
+    numbers)."""
     min_lr_ratio: float = 0.5
     """Learning rate after the decay, as a fraction of ``lr`` (in [0, 1]; 1 keeps ``lr`` constant)."""
     lr_decay_start: int = 20
