@@ -5,7 +5,10 @@ Every run is one ``dgpo train`` process on the same setting and the same budget 
 same seed see the same training problems in the same order and are scored on the same validation and
 test problems (the held-out splits do not depend on the seed). Runs go ``--jobs`` at a time, each
 with an equal share of the CPU threads. The command is resumable: a finished run is skipped, a
-partial one continues from its last checkpoint, so a comparison can span several sessions.
+partial one continues from its last checkpoint, so a comparison can span several sessions. A finished
+run's logs (config, eval.jsonl, metrics.jsonl, the final per-problem test rewards) are copied into
+``docs/results/<name>/`` as soon as it ends: the report reads only those, and a later session on a
+fresh machine skips every run logged there.
 
 Per run it reads, from eval.jsonl and metrics.jsonl: the test accuracy at the end, the area under
 the test-accuracy curve (the mean accuracy over the run, trapezoids over optimizer steps), the mean
@@ -60,14 +63,40 @@ def run_dir(root: Path, method: str, seed: int, lr: float | None) -> Path:
     return root / (f"{method}_lr{lr:g}_s{seed}" if lr is not None else f"{method}_s{seed}")
 
 
-def status(d: Path, steps: int) -> str:
-    """``done`` (the last step is checkpointed and evaluated), ``partial`` (a checkpoint to resume) or ``new``."""
-    state = d / "checkpoint" / "trainer_state.pt"
-    if not state.is_file():
-        return "new"
-    evals = read_jsonl(d / "eval.jsonl")
-    done = evals and evals[-1].get("iteration") == steps
-    return "done" if done else "partial"
+LOGS = ("config.json", "eval.jsonl", "metrics.jsonl")
+
+
+def logged(dest: Path, d: Path, name: str) -> Path:
+    """The copy of run ``d``'s file ``name`` kept in the results folder ``dest``."""
+    return dest / f"{d.name}_{name}"
+
+
+def finished(evals: list[dict], steps: int) -> bool:
+    return bool(evals) and evals[-1].get("iteration") == steps
+
+
+def keep_logs(d: Path, dest: Path) -> None:
+    """Copy a finished run's logs and its final per-problem test rewards into ``dest`` (committed: a
+    later session on a fresh machine skips the run, and every reported number has its log)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in LOGS:
+        shutil.copy(d / f, logged(dest, d, f))
+    for split in ("test", "val"):
+        files = sorted((d / "eval_problems").glob(f"{split}_step*.jsonl"))
+        if files:
+            rewards = [_mean(r["rewards"]) for r in read_jsonl(files[-1])]
+            logged(dest, d, f"{split}_final.json").write_text(json.dumps({"file": files[-1].name, "rewards": rewards}))
+
+
+def status(d: Path, steps: int, dest: Path) -> str:
+    """``done`` (its logs, ending with the final evaluation, are in ``dest``), ``partial`` (a checkpoint
+    to resume from) or ``new``. A run finished in ``d`` but not yet logged is logged now."""
+    if finished(read_jsonl(logged(dest, d, "eval.jsonl")), steps):
+        return "done"
+    if finished(read_jsonl(d / "eval.jsonl"), steps) and (d / "checkpoint" / "trainer_state.pt").is_file():
+        keep_logs(d, dest)
+        return "done"
+    return "partial" if (d / "checkpoint" / "trainer_state.pt").is_file() else "new"
 
 
 def command(d: Path, sets: list[str], resume: bool) -> list[str]:
@@ -76,9 +105,10 @@ def command(d: Path, sets: list[str], resume: bool) -> list[str]:
     return base + flags + [x for s in sets for x in ("--set", s)]
 
 
-def run_all(jobs: list[tuple[Path, list[str]]], steps: int, parallel: int) -> None:
-    """Run (folder, sets) jobs ``parallel`` at a time; skip finished ones, resume partial ones."""
-    todo = [(d, s) for d, s in jobs if status(d, steps) != "done"]
+def run_all(jobs: list[tuple[Path, list[str]]], steps: int, parallel: int, dest: Path) -> None:
+    """Run (folder, sets) jobs ``parallel`` at a time; skip finished ones, resume partial ones; each
+    finished run's logs go to ``dest`` as soon as it ends."""
+    todo = [(d, s) for d, s in jobs if status(d, steps, dest) != "done"]
     print(f"[compare] {len(jobs) - len(todo)} of {len(jobs)} runs already done; {len(todo)} to run, {parallel} at a time",
           flush=True)
     threads = max(1, (os.cpu_count() or 1) // parallel)
@@ -88,7 +118,7 @@ def run_all(jobs: list[tuple[Path, list[str]]], steps: int, parallel: int) -> No
     while todo or running:
         while todo and len(running) < parallel:
             d, sets = todo.pop(0)
-            resume = status(d, steps) == "partial"
+            resume = status(d, steps, dest) == "partial"
             d.mkdir(parents=True, exist_ok=True)
             log = (d / "train.log").open("a")
             running.append((subprocess.Popen(command(d, sets, resume), env=env, stdout=log, stderr=subprocess.STDOUT),
@@ -102,6 +132,8 @@ def run_all(jobs: list[tuple[Path, list[str]]], steps: int, parallel: int) -> No
                       f"({(time.time() - t) / 60:.1f} min; rc {p.returncode})", flush=True)
                 if p.returncode:
                     failed.append(d)
+                else:
+                    keep_logs(d, dest)
     if failed:
         raise CliError(f"{len(failed)} run(s) failed; see their train.log: " + ", ".join(str(d) for d in failed))
 
@@ -121,10 +153,11 @@ def auc(xs: list[float], ys: list[float]) -> float:
     return area / (xs[-1] - xs[0])
 
 
-def run_stats(d: Path, split: str = "test") -> dict:
-    evals, rows = read_jsonl(d / "eval.jsonl"), read_jsonl(d / "metrics.jsonl")
+def run_stats(d: Path, dest: Path, split: str = "test") -> dict:
+    """The statistics of run ``d`` from its logs kept in ``dest``."""
+    evals, rows = read_jsonl(logged(dest, d, "eval.jsonl")), read_jsonl(logged(dest, d, "metrics.jsonl"))
     if not evals or not rows:
-        raise CliError(f"{d}: no eval.jsonl / metrics.jsonl to read")
+        raise CliError(f"{logged(dest, d, 'eval.jsonl')}: no finished run logged (run without --report-only)")
     key = f"{split}/avg@1"
     acc = [e[key] for e in evals]
     running_max = [max(acc[: i + 1]) for i in range(len(acc))]
@@ -142,12 +175,10 @@ def run_stats(d: Path, split: str = "test") -> dict:
     }
 
 
-def final_problems(d: Path, split: str = "test") -> list[float] | None:
+def final_problems(d: Path, dest: Path, split: str = "test") -> list[float] | None:
     """The last evaluation's per-problem rewards (mean over samples), in problem-id order."""
-    files = sorted((d / "eval_problems").glob(f"{split}_step*.jsonl"))
-    if not files:
-        return None
-    return [_mean(r["rewards"]) for r in read_jsonl(files[-1])]
+    path = logged(dest, d, f"{split}_final.json")
+    return json.loads(path.read_text())["rewards"] if path.is_file() else None
 
 
 def _mean(xs: list[float]) -> float:
@@ -186,9 +217,9 @@ def problem_table(da: list[float] | None, db: list[float] | None) -> dict | None
 METRICS = ("final", "auc", "ln_hp", "grad_share_ln_hp", "entropy_end")
 
 
-def report(root: Path, methods: list[str], seeds: list[int], lrs: dict[str, float | None], setting: str,
+def report(root: Path, dest: Path, methods: list[str], seeds: list[int], lrs: dict[str, float | None], setting: str,
            sets: list[str], steps: int, reference: str) -> dict:
-    stats = {m: {s: run_stats(run_dir(root, m, s, lrs[m])) for s in seeds} for m in methods}
+    stats = {m: {s: run_stats(run_dir(root, m, s, lrs[m]), dest) for s in seeds} for m in methods}
     out = {"setting": setting, "sets": sets, "steps": steps, "seeds": seeds, "learning_rates": lrs,
            "collapse_threshold": COLLAPSE, "methods": {}, "paired": {}}
     for m in methods:
@@ -200,8 +231,8 @@ def report(root: Path, methods: list[str], seeds: list[int], lrs: dict[str, floa
             continue
         pair = {k: paired({s: stats[reference][s][k] for s in seeds}, {s: stats[x][s][k] for s in seeds})
                 for k in ("final", "auc")}
-        tables = [problem_table(final_problems(run_dir(root, reference, s, lrs[reference])),
-                                final_problems(run_dir(root, x, s, lrs[x]))) for s in seeds]
+        tables = [problem_table(final_problems(run_dir(root, reference, s, lrs[reference]), dest),
+                                final_problems(run_dir(root, x, s, lrs[x]), dest)) for s in seeds]
         if all(tables):
             pair["problems_final"] = {k: sum(t[k] for t in tables) for k in tables[0]}
         out["paired"][f"{reference}-{x}"] = pair
@@ -257,22 +288,15 @@ def plot(r: dict, out: Path) -> None:
     plt.close(fig)
 
 
-def copy_logs(root: Path, dest: Path, names: list[str]) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        for f in ("config.json", "eval.jsonl", "metrics.jsonl"):
-            if (root / name / f).is_file():
-                shutil.copy(root / name / f, dest / f"{name}_{f}")
-
-
 # --- learning-rate search ------------------------------------------------------------------------------
-def tune(root: Path, methods: list[str], grid: list[float], sets: list[str], steps: int, parallel: int) -> dict:
+def tune(root: Path, dest: Path, methods: list[str], grid: list[float], sets: list[str], steps: int,
+         parallel: int) -> dict:
     """Per method, the learning rate of ``grid`` with the best mean *validation* AUC over ``TUNE_SEEDS``."""
     jobs = [(run_dir(root, m, s, lr), [*sets, f"loss={m}", f"seed={s}", f"lr={lr}", f"steps={steps}", "test_size=0",
                                        "eval_every=5", "progress=false", "save_every=2"])
             for s in TUNE_SEEDS for lr in grid for m in methods]
-    run_all(jobs, steps, parallel)
-    table = {m: {str(lr): _mean([run_stats(run_dir(root, m, s, lr), "val")["auc"] for s in TUNE_SEEDS])
+    run_all(jobs, steps, parallel, dest)
+    table = {m: {str(lr): _mean([run_stats(run_dir(root, m, s, lr), dest, "val")["auc"] for s in TUNE_SEEDS])
                  for lr in grid} for m in methods}
     best = {m: float(max(t, key=t.get)) for m, t in table.items()}
     return {"grid": grid, "seeds": list(TUNE_SEEDS), "steps": steps, "val_auc": table, "best": best}
@@ -315,11 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     tuning_file = results / f"{args.name}_tuning.json"
     if args.tune is not None:
         if args.tune:
-            tuned = tune(root / "tuning", args.methods, args.tune, sets, args.tune_steps or args.steps, args.jobs)
+            tuned = tune(root / "tuning", results / args.name / "tuning", args.methods, args.tune, sets,
+                         args.tune_steps or args.steps, args.jobs)
             results.mkdir(parents=True, exist_ok=True)
             tuning_file.write_text(json.dumps(tuned, indent=2) + "\n")
-            copy_logs(root / "tuning", results / args.name / "tuning",
-                      [d.name for d in sorted((root / "tuning").iterdir()) if d.is_dir()])
         elif not tuning_file.is_file():
             raise CliError(f"--tune without values reuses {tuning_file}, which does not exist")
         lrs.update({m: lr for m, lr in json.loads(tuning_file.read_text())["best"].items() if m in lrs})
@@ -335,13 +358,13 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(run_dir(root, m, s, lrs[m]), [*sets, f"loss={m}", f"seed={s}", f"steps={args.steps}", "progress=false",
                                           "save_every=2", *([f"lr={lrs[m]}"] if lrs[m] is not None else [])])
             for s in seeds for m in args.methods]
+    dest = results / args.name
     if not args.report_only:
-        run_all(jobs, args.steps, args.jobs)
-    r = report(root, args.methods, seeds, lrs, args.setting, sets, args.steps, reference)
+        run_all(jobs, args.steps, args.jobs, dest)
+    r = report(root, dest, args.methods, seeds, lrs, args.setting, sets, args.steps, reference)
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{args.name}.json").write_text(json.dumps(r, indent=2) + "\n")
     plot(r, results / f"{args.name}.png")
-    copy_logs(root, results / args.name, [d.name for d, _ in jobs])
     print_report(r)
     print(f"\n[compare] wrote {results / (args.name + '.json')} and {results / (args.name + '.png')}")
     return 0

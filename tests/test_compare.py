@@ -11,22 +11,23 @@ from bench import compare
 
 
 def _run_folder(d, accs, ln_hp=0.1):
-    d.mkdir(parents=True)
-    (d / "eval.jsonl").write_text("".join(json.dumps({"step": 8 * i, "iteration": i, "test/avg@1": a, "val/avg@1": a})
+    """A finished run as ``dgpo compare`` keeps it: its logs in the results folder ``d.parent``."""
+    d.parent.mkdir(parents=True, exist_ok=True)
+    compare.logged(d.parent, d, "eval.jsonl").write_text("".join(json.dumps({"step": 8 * i, "iteration": i, "test/avg@1": a, "val/avg@1": a})
                                           + "\n" for i, a in enumerate(accs)))
-    (d / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "iteration": (s + 7) // 8, "region/LN": ln_hp / 2,
+    compare.logged(d.parent, d, "metrics.jsonl").write_text("".join(json.dumps({"step": s, "iteration": (s + 7) // 8, "region/LN": ln_hp / 2,
                                                          "region/HP": ln_hp / 2, "entropy": 0.5})
                                              + "\n" for s in range(1, 8 * (len(accs) - 1) + 1)))
 
 
 def test_run_statistics(tmp_path):
     _run_folder(tmp_path / "a", [0.1, 0.5, 0.3, 0.5])
-    s = compare.run_stats(tmp_path / "a")
+    s = compare.run_stats(tmp_path / "a", tmp_path)
     assert s["final"] == 0.5 and s["collapsed"]  # 0.3 is 0.2 under the running maximum 0.5
     assert s["auc"] == pytest.approx((0.3 + 0.4 + 0.4) / 3)
     assert s["ln_hp"] == pytest.approx(0.1) and s["entropy_end"] == 0.5
     _run_folder(tmp_path / "b", [0.1, 0.5, 0.45, 0.6])
-    assert not compare.run_stats(tmp_path / "b")["collapsed"]  # 0.05 under: within the threshold
+    assert not compare.run_stats(tmp_path / "b", tmp_path)["collapsed"]  # 0.05 under: within the threshold
 
 
 def test_bootstrap_interval_and_pairing():
@@ -66,6 +67,13 @@ def test_compare_end_to_end_skips_and_resumes(tmp_path):
     assert longer.stdout.count("resume") == 4
     evals = [json.loads(x) for x in (tmp_path / "runs" / "grpo_s0" / "eval.jsonl").read_text().splitlines()]
     assert [e["iteration"] for e in evals] == [0, 1, 2, 3]
+    # a fresh machine: no run folders, only the logs kept in the results folder -> nothing re-runs
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    fresh = _compare(tmp_path, 3)
+    assert fresh.returncode == 0 and "4 of 4 runs already done" in fresh.stdout
+    assert json.loads((tmp_path / "results" / "compare.json").read_text())["steps"] == 3
 
 
 @pytest.mark.parametrize("args, message", [
