@@ -84,11 +84,12 @@ class Setting:
     """Samples per prompt (G) for the group advantages."""
     steps: int = 300
     """Optimizer updates per run (a multiple of ``minibatches``)."""
-    staleness: int = 8
+    staleness: int = 16
     """The sampler's policy is this many optimizer updates behind the learner; 0 = on-policy."""
     minibatches: int = 1
-    """Optimizer updates per rollout batch (prompts split evenly); > 1 adds PPO-style off-policyness."""
-    lr: float = 10.0
+    """Optimizer updates per rollout batch; each takes an equal share of every prompt's samples
+    (splitting by prompt would not move the ratio: in a table no two prompts share a logit)."""
+    lr: float = 20.0
     """Learning rate on the logits."""
     optimizer: str = "sgd"
     """``sgd`` (the logit moves by lr times its gradient) or ``adam``."""
@@ -108,8 +109,8 @@ def check_setting(s: Setting) -> None:
         raise CliError(f"correct must be smaller than vocab ({s.vocab}), got {s.correct}")
     if s.group < 2:
         raise CliError(f"group must be at least 2 for group advantages, got {s.group}")
-    if s.prompts % s.minibatches or s.steps % s.minibatches:
-        raise CliError(f"minibatches must divide prompts ({s.prompts}) and steps ({s.steps}), got {s.minibatches}")
+    if s.group % s.minibatches or s.steps % s.minibatches:
+        raise CliError(f"minibatches must divide group ({s.group}) and steps ({s.steps}), got {s.minibatches}")
     for name in ("lr", "init_std"):
         value = getattr(s, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -271,9 +272,9 @@ class Recorder:
             np.add.at(self.push_sum[key], which, value)
             np.add.at(self.push_count[key], which, 1)
 
-    def _mark_entries(self, t: int, ln: torch.Tensor, ids: torch.Tensor, first_prompt: int) -> None:
+    def _mark_entries(self, t: int, ln: torch.Tensor, ids: torch.Tensor) -> None:
         s_i, p_i, _, l_i = (x.numpy() for x in ln.nonzero(as_tuple=True))
-        key = (s_i, p_i + first_prompt, l_i, ids[ln].numpy())
+        key = (s_i, p_i, l_i, ids[ln].numpy())
         self.first_ln[key] = np.where(self.first_ln[key] < 0, t, self.first_ln[key])
 
     def after_entry(self, table: str, horizon: int) -> np.ndarray:
@@ -292,9 +293,9 @@ class Recorder:
         return out
 
     def update(self, t: int, theta: torch.Tensor, b: Batch, logp: torch.Tensor, coef: torch.Tensor,
-               region: torch.Tensor, metrics: dict, first_prompt: int) -> None:
+               region: torch.Tensor, metrics: dict) -> None:
         ln = (region == LN_CODE).reshape(logp.shape)
-        self._mark_entries(t, ln, b.ids, first_prompt)
+        self._mark_entries(t, ln, b.ids)
         self.series["ln_frac"][t] = ln.flatten(1).double().mean(1).numpy()
         self.series["hp_frac"][t] = (region == HP_CODE).reshape(logp.shape).flatten(1).double().mean(1).numpy()
         centred = gather(theta - theta.mean(-1, keepdim=True), b.ids)
@@ -318,20 +319,20 @@ def run_method(method: str, s: Setting, seeds: list[int], progress=None) -> Reco
     step, opt_state = OPTIMIZERS[s.optimizer], {}
     history = [theta.detach().clone()]  # history[-1 - k] = the policy k updates ago
     rec = Recorder(s, len(seeds))
-    per_mb = s.prompts // s.minibatches
+    per_mb = s.group // s.minibatches
     t = 0
     for batch_index in range(s.steps // s.minibatches):
         sampler = history[max(0, len(history) - 1 - s.staleness)]
         batch = rollout(sampler, correct, uniforms[batch_index])
         for mb in range(s.minibatches):
-            rows = slice(mb * per_mb, (mb + 1) * per_mb)
-            b = Batch(batch.ids[:, rows], batch.old_logp[:, rows], batch.adv[:, rows])
+            cols = slice(mb * per_mb, (mb + 1) * per_mb)  # these samples of every prompt
+            b = Batch(batch.ids[:, :, cols], batch.old_logp[:, :, cols], batch.adv[:, :, cols])
             rec.state(t, theta.detach(), correct)
             theta.grad = None
-            logp, coef, metrics = loss_and_coef(method, theta[:, rows], b)
+            logp, coef, metrics = loss_and_coef(method, theta, b)
             region = dgpo_ref.classify((logp - b.old_logp).exp(), b.adv.unsqueeze(-1).expand_as(logp),
                                        hp["eps_low"], hp["eps_high"])
-            rec.update(t, theta.detach()[:, rows], b, logp, coef, region, metrics, rows.start)
+            rec.update(t, theta.detach(), b, logp, coef, region, metrics)
             with torch.no_grad():
                 step(theta, theta.grad, opt_state, s.lr)
             t += 1

@@ -53,6 +53,16 @@ def test_on_policy_makes_every_method_the_same_update():
             np.testing.assert_allclose(rec.series[key], ref[key], rtol=1e-12, atol=0, err_msg=f"{m} {key}")
 
 
+def test_minibatches_move_the_ratio_without_staleness():
+    """Each mini-batch holds a share of every prompt's samples, so the second update of a batch
+    sees a policy the first one moved: ratios leave 1 although the sampler is not behind."""
+    s = M.Setting(**{**TINY.__dict__, "staleness": 0, "minibatches": 4, "group": 8})
+    rec = M.run_method("dgpo", s, [0, 1, 2, 3])
+    assert rec.pooled_regions["IN"] < 0.99
+    first = rec.series["ln_frac"][:-1][0::4]  # the first update of every batch is exactly on-policy
+    assert np.all(first == 0) and np.nanmax(rec.series["ln_frac"]) > 0
+
+
 def test_stale_methods_differ(stale_runs):
     """The same seeds, samples and staleness: the registry loss (not a fixed one) drives the update."""
     finals = {m: rec.series["min_logp"][-1] for m, rec in stale_runs.items()}
