@@ -503,6 +503,46 @@ def plot(recs: dict[str, Recorder], s: Setting, out: Path, name: str = "mechanis
 # ---------------------------------------------------------------- command line
 
 
+def _fmt(stat: dict, scale: float = 1.0, digits: int = 3) -> str:
+    """'mean [lo, hi]' of a bootstrap dict, or 'n/a' where no seed had a value."""
+    if stat["mean"] is None:
+        return "n/a"
+    lo, hi = stat["ci95"]
+    return f"{scale * stat['mean']:.{digits}f} [{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]"
+
+
+TABLE_COLUMNS = (  # (header, key in the method's row, scale, digits): the printed and documented table
+    ("final reward", "final_reward", 1.0, 3),
+    ("mean reward over the run", "mean_reward", 1.0, 3),
+    ("final entropy", "final_entropy", 1.0, 3),
+    ("LN % of tokens", "ln_frac", 100.0, 1),
+    ("HP % of tokens", "hp_frac", 100.0, 1),
+    ("lowest log π of an LN token", "min_ln_logp", 1.0, 2),
+    ("lowest log π at the end", "final_min_logp", 1.0, 2),
+)
+
+
+def table(payload: dict) -> str:
+    """Markdown table, one row per method: mean [95 % bootstrap interval] over seeds."""
+    after = [j for j in AFTER_REPORTED if j <= min(AFTER_HORIZON, payload["setting"]["steps"])][1:3]
+    heads = [h for h, *_ in TABLE_COLUMNS] + [f"logit change {j} updates after LN entry" for j in after]
+    lines = ["| method | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+    for m, row in payload["methods"].items():
+        cells = [_fmt(row[k], scale, d) for _, k, scale, d in TABLE_COLUMNS]
+        cells += [_fmt(row["logit_change_after_ln_entry"][str(j)]) for j in after]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def paired_table(payload: dict) -> str:
+    """Markdown table of DGPO − X, paired by seed (same initial table, correct sets and uniforms)."""
+    keys = ("final_reward", "mean_reward", "final_entropy")
+    lines = ["| pair | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for pair, row in payload["paired_dgpo_minus"].items():
+        lines.append(f"| {pair} | " + " | ".join(_fmt(row[k]) for k in keys) + " |")
+    return "\n".join(lines)
+
+
 def _methods(text: str) -> list[str]:
     names = [m.strip() for m in text.split(",") if m.strip()] if text != "all" else list(dgpo_ref.LOSSES)
     bad = [m for m in names if m not in dgpo_ref.LOSSES]
@@ -558,11 +598,8 @@ def main(argv: list[str] | None = None) -> int:
     for p in plot(recs, s, out, name):
         print(f"wrote {p}")
     print(f"wrote {out / f'{name}.json'} ({payload['wall_seconds']} s)")
-    for m, row in payload["methods"].items():
-        fr, en, ln = row["final_reward"], row["final_entropy"], row["ln_frac"]
-        print(f"{m:8s} reward {fr['mean']:.3f} [{fr['ci95'][0]:.3f}, {fr['ci95'][1]:.3f}]  "
-              f"entropy {en['mean']:.3f}  LN {100 * ln['mean']:.1f} %  "
-              f"min LN log π {row['min_ln_logp']['mean']}")
+    print(table(payload))
+    print(paired_table(payload))
     return 0
 
 

@@ -198,3 +198,15 @@ def test_adam_step_is_adam_per_element():
     sgd = torch.zeros(2, 3, dtype=torch.float64)
     M.sgd_step(sgd, grad, {}, 0.3)
     assert torch.equal(sgd, -0.3 * grad)
+
+
+@pytest.mark.parametrize("name", ["mechanism", "mechanism_stale8", "mechanism_adam"])
+def test_docs_tables_are_the_recorded_results(name):
+    """docs/mechanism.md shows exactly the tables the run of record prints from its JSON (stale check)."""
+    payload = json.loads((ROOT / "docs" / "results" / f"{name}.json").read_text())
+    doc = (ROOT / "docs" / "mechanism.md").read_text()
+    assert M.table(payload) in doc and M.paired_table(payload) in doc
+    assert payload["n_seeds"] >= 50 and list(payload["methods"]) == list(dgpo_ref.LOSSES)
+    assert f"{name}_" in doc  # the page points at the run's files
+    for suffix in ("curves", "push"):
+        assert (ROOT / "docs" / "results" / f"{name}_{suffix}.png").is_file()
