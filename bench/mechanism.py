@@ -36,7 +36,7 @@ import math
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -68,55 +68,68 @@ HISTOGRAMS = {  # name in mechanism.json -> histogram
 }
 
 
+def _field(default, help_text: str):
+    """A Setting field; its help text is the docstring and the ``--flag``'s help."""
+    return field(default=default, metadata={"help": help_text})
+
+
 @dataclass(frozen=True)
 class Setting:
     """One experiment. Defaults are the run of record (docs/mechanism.md)."""
 
-    prompts: int = 8
-    """Prompts; every batch holds all of them."""
-    vocab: int = 32
-    """Tokens per position."""
-    length: int = 2
-    """Answer length; the reward needs every position right, so a failed answer can hold right tokens."""
-    correct: int = 8
-    """Correct tokens per prompt and position."""
-    group: int = 8
-    """Samples per prompt (G) for the group advantages."""
-    steps: int = 300
-    """Optimizer updates per run (a multiple of ``minibatches``)."""
-    staleness: int = 16
-    """The sampler's policy is this many optimizer updates behind the learner; 0 = on-policy."""
-    minibatches: int = 1
-    """Optimizer updates per rollout batch; each takes an equal share of every prompt's samples
-    (splitting by prompt would not move the ratio: in a table no two prompts share a logit)."""
-    lr: float = 20.0
-    """Learning rate on the logits."""
-    optimizer: str = "sgd"
-    """``sgd`` (the logit moves by lr times its gradient) or ``adam``."""
-    init_std: float = 1.0
-    """Standard deviation of the initial logits."""
+    prompts: int = _field(8, "prompts; every batch holds all of them")
+    vocab: int = _field(32, "tokens per position")
+    length: int = _field(2, "answer length; the reward needs every position right, so a failed "
+                            "answer can hold right tokens")
+    correct: int = _field(8, "correct tokens per prompt and position")
+    group: int = _field(8, "samples per prompt (G) for the group advantages")
+    steps: int = _field(300, "optimizer updates per run (a multiple of --minibatches)")
+    staleness: int = _field(16, "the sampler's policy is this many optimizer updates behind the learner; "
+                                "0 = on-policy")
+    minibatches: int = _field(1, "optimizer updates per rollout batch, each on an equal share of every "
+                                 "prompt's samples (split by prompt, a table's ratio would not move)")
+    lr: float = _field(20.0, "learning rate on the logits")
+    optimizer: str = _field("sgd", "sgd (a logit moves by lr times its gradient) or adam")
+    init_std: float = _field(1.0, "standard deviation of the initial logits")
 
 
-def check_setting(s: Setting) -> None:
-    """One line naming the first bad field, before anything runs."""
+MAX_RECORD_BYTES = 4 * 2**30  # what one method's recorded tables may take; more is refused up front
+
+
+def record_bytes(s: Setting, seeds: int) -> int:
+    """Memory of one method's recorded tables and uniforms (float32 logits and log π per update)."""
+    tables = 2 * 4 * (s.steps + 1) * seeds * s.prompts * s.length * s.vocab
+    return tables + 8 * s.steps * seeds * s.prompts * s.group * s.length
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_setting(s: Setting, seeds: int = 1) -> None:
+    """One line naming the first bad flag, before anything runs."""
     for name in ("prompts", "vocab", "length", "correct", "group", "steps", "minibatches"):
         value = getattr(s, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise CliError(f"{name} must be a positive integer, got {value!r}")
+            raise CliError(f"{_flag(name)} must be a positive integer, got {value!r}")
     if not isinstance(s.staleness, int) or s.staleness < 0:
-        raise CliError(f"staleness must be an integer >= 0, got {s.staleness!r}")
+        raise CliError(f"--staleness must be an integer >= 0, got {s.staleness!r}")
     if s.correct >= s.vocab:
-        raise CliError(f"correct must be smaller than vocab ({s.vocab}), got {s.correct}")
+        raise CliError(f"--correct must be smaller than --vocab ({s.vocab}), got {s.correct}")
     if s.group < 2:
-        raise CliError(f"group must be at least 2 for group advantages, got {s.group}")
+        raise CliError(f"--group must be at least 2 for group advantages, got {s.group}")
     if s.group % s.minibatches or s.steps % s.minibatches:
-        raise CliError(f"minibatches must divide group ({s.group}) and steps ({s.steps}), got {s.minibatches}")
+        raise CliError(f"--minibatches must divide --group ({s.group}) and --steps ({s.steps}), got {s.minibatches}")
     for name in ("lr", "init_std"):
         value = getattr(s, name)
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise CliError(f"{name} must be a finite number > 0, got {value!r}")
+            raise CliError(f"{_flag(name)} must be a finite number > 0, got {value!r}")
     if s.optimizer not in OPTIMIZERS:
-        raise CliError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {s.optimizer!r}")
+        raise CliError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {s.optimizer!r}")
+    if record_bytes(s, seeds) > MAX_RECORD_BYTES:
+        raise CliError(f"--seeds {seeds} x --steps {s.steps} with this table would record "
+                       f"{record_bytes(s, seeds) / 2**30:.1f} GiB per method (limit "
+                       f"{MAX_RECORD_BYTES / 2**30:.0f} GiB); use fewer seeds or steps")
 
 
 # ---------------------------------------------------------------- the tabular policy
@@ -556,17 +569,19 @@ def parse(argv: list[str] | None) -> tuple[Setting, list[str], list[int], Path, 
     d = Setting()
     ap = ArgumentParser(prog="python -m bench.mechanism", description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default="all", help="'all' (every registry method) or e.g. dgpo,cispo")
-    ap.add_argument("--seeds", type=int, default=50, help="seeds per method (0 .. seeds-1, or from --first-seed)")
-    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, default=50, help="seeds per method (default 50)")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1")
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder for <name>.json and the PNGs")
     ap.add_argument("--name", default="mechanism", help="file stem: <name>.json, <name>_curves.png, <name>_push.png")
     for f in fields(Setting):
-        ap.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(d, f.name)), default=getattr(d, f.name))
+        default = getattr(d, f.name)
+        ap.add_argument(_flag(f.name), type=type(default), default=default,
+                        help=f"{f.metadata['help']} (default {default})")
     a = ap.parse_args(argv)
-    s = Setting(**{f.name: getattr(a, f.name) for f in fields(Setting)})
-    check_setting(s)
     if a.seeds < 1:
         raise CliError(f"--seeds must be a positive integer, got {a.seeds}")
+    s = Setting(**{f.name: getattr(a, f.name) for f in fields(Setting)})
+    check_setting(s, a.seeds)
     if a.first_seed < 0:
         raise CliError(f"--first-seed must be >= 0, got {a.first_seed}")
     if not a.out.is_dir():

@@ -170,6 +170,8 @@ def test_main_writes_json_and_plots(tmp_path):
     (["--optimizer", "lion"], "optimizer"),
     (["--seeds", "0"], "--seeds"),
     (["--name", "../x"], "--name"),
+    (["--init-std", "inf"], "--init-std"),
+    (["--seeds", "5000", "--steps", "3000"], "GiB"),
 ])
 def test_bad_settings_name_the_parameter(argv, word, tmp_path):
     with pytest.raises(CliError, match=word):
