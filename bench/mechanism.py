@@ -6,7 +6,8 @@
 The paper's argument (docs/mechanism.md): soft clipping (CISPO, GPPO) keeps a bounded weight V on
 ∇log π for a negative-advantage token whose ratio fell under 1 − eps_low (region LN), so that
 token's logit keeps being pushed down however small π already is; DGPO's weight there is
-V = r^(n+1)/(1−eps_low)^n and its push vanishes with π. Here that can be watched directly:
+V = r^(n+1)/(1−eps_low)^n, so its push vanishes as r → 0 (like π^(n+1) for a given π_old). Here
+that can be watched directly (what it shows, with intervals: docs/mechanism.md):
 
 - the policy is a table of logits ``theta[prompt, position, token]`` (float64), one softmax per
   position, an answer is ``length`` tokens sampled independently, and the verifiable reward is 1
