@@ -263,7 +263,7 @@ def plot(r: dict, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(21, 4.2))
     for m, s in r["methods"].items():
         curves = list(s["curves"].values())
         steps = [x for x, _ in curves[0]]
@@ -282,6 +282,18 @@ def plot(r: dict, out: Path) -> None:
             ax.scatter([i] * len(s["per_seed"]), s["per_seed"], s=8, alpha=0.5)
         ax.set_xticks(range(len(methods)), methods)
         ax.set_title(f"{title} (95 % bootstrap CI)")
+    pairs = list(r["paired"])
+    for i, name in enumerate(pairs):
+        for j, key in enumerate(("final", "auc")):
+            d = r["paired"][name][key]
+            x = i + (j - 0.5) * 0.3
+            axes[3].errorbar([x], [d["mean"]], yerr=[[d["mean"] - d["ci95"][0]], [d["ci95"][1] - d["mean"]]], fmt="os"[j],
+                             capsize=4, color=f"C{j}", label=("end" if j == 0 else "AUC") if i == 0 else None)
+            axes[3].scatter([x] * len(d["per_seed"]), d["per_seed"], s=8, alpha=0.5, color=f"C{j}")
+    axes[3].axhline(0, color="grey", lw=0.8)
+    axes[3].set_xticks(range(len(pairs)), pairs)
+    axes[3].set_title("paired difference of test accuracy (95 % bootstrap CI)")
+    axes[3].legend()
     axes[0].legend()
     fig.tight_layout()
     fig.savefig(out, dpi=80)
