@@ -104,7 +104,7 @@ def test_unknown_task_and_missing_file():
     (["loss=nope"], "unknown loss"),
     (["backend=tpu"], "unknown backend"),
     (["prompts_per_step=3", "group_size=3", "mini_batches=2"], "divisible by mini_batches"),
-    (["lr=0"], "lr must be > 0"),
+    (["lr=0"], "lr must be a finite number > 0"),
     (["group_size=1"], "group_size"),
     (["loss_hparams={\"n\": 0}"], "loss_hparams"),
     (["loss=grpo", "loss_hparams={\"m\": 2}"], "unknown hyper-parameter"),
