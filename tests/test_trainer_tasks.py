@@ -74,9 +74,9 @@ def test_malformed_row_names_file_and_line(tmp_path, bad, message):
 
 def test_prompt_probe_covers_every_row_of_a_file_task(tmp_path):
     # the engine's max_model_len comes from the probe: a long row anywhere must be in it
-    rows = [{"prompt": "q" * (500 if i == 13 else 5), "answer": "1"} for i in range(40)]
+    rows = [{"prompt": f"{i:03d}" + "q" * (500 if i == 13 else 5), "answer": "1"} for i in range(40)]
     task = build_task(build_config("default", [f"task={_write(tmp_path / 'p.jsonl', rows)}", "eval_size=4"]))
-    assert max(len(p.prompt) for p in prompt_probe(task)) == 500
+    assert max(len(p.prompt) for p in prompt_probe(task)) == 503
     generated = build_task(build_config("default", ["eval_size=8"]))
     assert set(p.prompt for p in generated.heldout) <= set(p.prompt for p in prompt_probe(generated))
 

@@ -177,7 +177,8 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
     prepare_run_dir(run_dir, resume, overwrite)
     device = resolve_device(cfg.device)
     (run_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "resolved_backend": backend,
-                                                     "resolved_device": device}, indent=2))
+                                                     "resolved_device": device,
+                                                     "task_report": getattr(task, "report", {})}, indent=2))
 
     ckpt = checkpoint.latest(run_dir) if resume else None
     path = resolve_model(cfg.model)
