@@ -69,7 +69,7 @@ def test_same_prompt_with_two_answers_names_both_lines(tmp_path):
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_non_finite_numeric_answer_is_refused(tmp_path, capsys, literal):
-    path = _write(tmp_path / "n.jsonl", _rows(9) + ['{"prompt": "What is x?", "answer": %s}' % literal])
+    path = _write(tmp_path / "n.jsonl", _rows(9) + ['{"prompt": "What is x?", "answer": ' + literal + "}"])
     _refused(capsys, tmp_path, [f"task={path}"], "n.jsonl:10", "not a finite number")
 
 
