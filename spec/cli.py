@@ -16,7 +16,6 @@ from spec.derive import Step, constants, derivation
 from spec.hparams import ALL
 from spec.methods import METHODS
 
-
 MAX_EXPONENT = 10_000
 """Largest integer hyper-parameter (``n``, ``m``) ``dgpo derive`` substitutes: SymPy forms constants
 like (1 − eps_low)^n exactly, so the time grows with n (about 1 s at 10^4, 3 s at 10^5, 38 s at 10^6
