@@ -68,7 +68,8 @@ class TrainConfig:
     task: str = "arith-mixed"
     """A built-in generator in ``trainer.tasks.GENERATORS`` (``add2``: two-digit addition;
     ``arith-mixed``: + and − of 1- to 3-digit numbers, × of 1- to 2-digit numbers; untrained greedy
-    accuracy 9 %) or a path to a ``.jsonl`` / ``.parquet`` file."""
+    accuracy 9 %; ``copy-digit``: "Item 417. Copy the digit: 7", the smoke preset's task) or a path to
+    a ``.jsonl`` / ``.parquet`` file."""
     eval_task: str = ""
     """Held-out file for a file task (empty: hold out ``eval_size`` rows of ``task``). Built-in
     generators always produce a held-out set disjoint from training problems."""
@@ -175,9 +176,16 @@ class TrainConfig:
 
 
 _SMOKE = dict(
-    model="tiny-llama", backend="hf", task="add2", prompts_per_step=4, group_size=4, mini_batches=2,
-    micro_batch_size=8, max_new_tokens=6, steps=3, eval_every=2, eval_size=8, eval_k=2, save_every=2,
-    lr=1e-3, warmup_steps=1, chat_template=False,
+    # A 2-layer random Llama is near uniform over its 49k tokens: at temperature 1 it writes the right
+    # answer of any task about once in 10^4 samples, so every reward, advantage and gradient is 0 and
+    # the run checks nothing. At temperature 0.1 its one bias (repeating the token it has just seen)
+    # gives "Item 417. Copy the digit: 7" the answer 7 in 40 % of samples, spread over prompts, so groups
+    # are mixed; lr 1e-4 then lifts the training reward from 0.31 to 1.0 and the held-out accuracy
+    # (Avg@2 at 0.1) from about 0.6 to 1.0 in 4 steps, about a minute on 2 cores (lr 1e-3 overshoots:
+    # greedy accuracy 0.62 -> 0.06 and no signal left).
+    model="tiny-llama", backend="hf", task="copy-digit", prompts_per_step=4, group_size=4, mini_batches=2,
+    micro_batch_size=8, max_new_tokens=1, temperature=0.1, steps=4, eval_every=2, eval_size=16, eval_k=2,
+    eval_temperature=0.1, save_every=2, lr=1e-4, warmup_steps=1, chat_template=False,
 )
 _R1_DISTILL = dict(
     # DeepSeek-R1-Distill-Qwen-1.5B on one GPU with vLLM colocated (sleep mode between phases),

@@ -59,7 +59,15 @@ def _arith_mixed(rng: random.Random) -> Problem:
     return Problem(f"What is {a} {op} {b}? Answer with just the number.", str(_OPS[op](a, b)))
 
 
-GENERATORS: dict[str, Callable[[random.Random], Problem]] = {"add2": _add2, "arith-mixed": _arith_mixed}
+def _copy_digit(rng: random.Random) -> Problem:
+    """The smoke preset's task: one token a random tiny model gets right often enough, at a low
+    temperature, to learn from (trainer/config.py, ``_SMOKE``); the item number makes 9000 prompts."""
+    n, d = rng.randint(100, 999), rng.randint(0, 9)
+    return Problem(f"Item {n}. Copy the digit: {d}", str(d))
+
+
+GENERATORS: dict[str, Callable[[random.Random], Problem]] = {"add2": _add2, "arith-mixed": _arith_mixed,
+                                                             "copy-digit": _copy_digit}
 """Built-in task name -> function drawing one problem from a ``random.Random``."""
 
 
