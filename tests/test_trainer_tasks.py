@@ -126,7 +126,7 @@ def test_set_parses_types_and_rejects_unknown_keys():
     assert cfg.lr == 2e-5 and cfg.progress is False and cfg.loss_hparams == {"n": 2} and cfg.adam_betas == (0.9, 0.95)
     with pytest.raises(ValueError, match="config fields"):
         build_config("default", ["nope=1"])
-    with pytest.raises(ValueError, match="expected a int"):
+    with pytest.raises(ValueError, match="expected an integer"):
         build_config("default", ["steps=two"])
 
 
