@@ -114,7 +114,7 @@ def test_chat_template_control_tokens_in_a_prompt_are_refused(tmp_path, capsys, 
 def test_context_length_is_checked_before_the_run_folder(tmp_path, capsys):
     # tiny-llama's context is 1024 tokens (max_position_embeddings)
     long = _write(tmp_path / "long.jsonl", _rows(9) + [{"prompt": "add " * 1100, "answer": "1"}])
-    _refused(capsys, tmp_path, [f"task={long}"], "plus max_new_tokens (6) exceeds the context", "1024 tokens")
+    _refused(capsys, tmp_path, [f"task={long}"], "tokens) plus max_new_tokens (", "exceeds the context", "1024 tokens")
     _refused(capsys, tmp_path, ["max_new_tokens=1020"], "plus max_new_tokens (1020) exceeds the context")
 
 
