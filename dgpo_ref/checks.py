@@ -80,8 +80,15 @@ def check_values(log_prob, old_log_prob, advantages, mask: torch.Tensor, respons
         raise _first_bad("advantages", advantages, bad_adv, "finite")
 
 
+MIN_SCALE = 1e-6
+"""Smallest ``normalizer`` and ``loss_scale_factor`` accepted: the token weights 1/normalizer (and
+1/(normalizer·loss_scale_factor)) then stay <= 1e12, finite in float32, so no weight is inf and the
+loss's log-space fallback never meets inf − inf. A count divided by a data-parallel size up to 1e6
+still passes; 1e-39 (float32's subnormals, 1/x = inf) does not."""
+
+
 def check_positive(name: str, value, read_tensors: bool = True) -> None:
-    """``normalizer`` / ``loss_scale_factor``: None or a finite number (or one-element tensor) > 0.
+    """``normalizer`` / ``loss_scale_factor``: None or a finite number (or one-element tensor) >= ``MIN_SCALE``.
 
     A tensor's value is only read (a device synchronization) when ``read_tensors`` is true.
     """
@@ -93,5 +100,5 @@ def check_positive(name: str, value, read_tensors: bool = True) -> None:
         if not read_tensors:
             return
         value = value.item()
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be None or a finite number > 0, got {value!r}")
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) or value < MIN_SCALE:
+        raise ValueError(f"{name} must be None or a finite number >= {MIN_SCALE:g}, got {value!r}")

@@ -5,7 +5,7 @@ region R, the five sum to 1); ``v_mean/<R>`` and ``v_max/<R>`` (V over those tok
 empty region); ``kl/k1`` = mean(−log r) and ``kl/k3`` = mean(r − 1 − log r) (Schulman's
 estimators of KL(π_old‖π_θ)); ``ratio/min``, ``ratio/mean``, ``ratio/max``; ``nonfinite_tokens``
 (masked-in tokens whose gradient entry is ±inf in ``log_prob``'s dtype: a trainer may skip such a
-step). Every statistic over an empty mask is 0.0, never NaN.
+step). Every statistic over an empty mask (or an empty batch, (B, 0) or (0, L)) is 0.0, never NaN.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ from .method import REGIONS, Terms, Tokens
 
 def _masked(x: torch.Tensor, mask: torch.Tensor, fill: float) -> torch.Tensor:
     return torch.where(mask, x, torch.full_like(x, fill))
+
+
+def _extreme(x: torch.Tensor, reduce) -> torch.Tensor:
+    """``x.amax()`` / ``x.amin()``, and 0 for an empty batch ((B, 0) or (0, L)), where torch raises."""
+    return reduce(x) if x.numel() else x.new_zeros(())
 
 
 def loss_metrics(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.Tensor,
@@ -31,15 +36,15 @@ def loss_metrics(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.T
         sel = mask & (tokens.region == code)
         n_sel = sel.sum().to(f64)
         names += [f"region/{region}", f"v_mean/{region}", f"v_max/{region}"]
-        values += [n_sel / denom, _masked(v, sel, 0.0).sum() / n_sel.clamp(min=1), _masked(v, sel, 0.0).amax()]
+        values += [n_sel / denom, _masked(v, sel, 0.0).sum() / n_sel.clamp(min=1), _extreme(_masked(v, sel, 0.0), torch.amax)]
     empty = count == 0
     names += ["kl/k1", "kl/k3", "ratio/min", "ratio/mean", "ratio/max", "nonfinite_tokens"]
     values += [
         (-log_r).sum() / denom,
         (torch.expm1(log_r) - log_r).sum() / denom,
-        torch.where(empty, 0.0, _masked(ratio, mask, torch.inf).amin()),
+        torch.where(empty, 0.0, _extreme(_masked(ratio, mask, torch.inf), torch.amin)),
         _masked(ratio, mask, 0.0).sum() / denom,
-        _masked(ratio, mask, 0.0).amax(),
+        _extreme(_masked(ratio, mask, 0.0), torch.amax),
         (mask & ~torch.isfinite(coef)).sum(),
     ]
     return dict(zip(names, torch.stack([x.to(f64) for x in values]).tolist()))

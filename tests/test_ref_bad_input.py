@@ -115,6 +115,8 @@ def test_value_checks_can_be_switched_off():
 
 @pytest.mark.parametrize("arg,bad", [("normalizer", 0), ("normalizer", -3.0), ("normalizer", math.nan),
                                      ("normalizer", torch.tensor([1.0, 2.0])), ("normalizer", torch.tensor(0.0)),
+                                     ("normalizer", 1e-39), ("normalizer", torch.tensor(1e-39)),
+                                     ("normalizer", math.inf), ("loss_scale_factor", 1e-7),
                                      ("loss_scale_factor", 0.0), ("loss_scale_factor", True)])
 def test_bad_normalizer(arg, bad):
     _raises(arg, **{arg: bad})

@@ -257,3 +257,42 @@ def test_dgpo_with_tiny_p_old_never_forms_p_old_powers(dtype):
                               -math.exp(math.log(1.2) / 4 + 0.75 * lr[0, 1].item()) / 2]], dtype=torch.float64)
     torch.testing.assert_close(grad.double(), expected, rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=0)
     assert metrics["region/LN"] == 0.5 and metrics["region/HP"] == 0.5
+
+
+EMPTY_SHAPES = [(3, 0), (0, 4), (0, 0)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("method", sorted(dgpo_ref.LOSSES))
+def test_empty_batch_gives_zero_loss_zero_gradient_and_zero_metrics(method, mode, dtype):
+    from dgpo_ref.fused import fused_policy_loss
+
+    for shape in EMPTY_SHAPES:
+        for fn in (dgpo_ref.policy_loss, fused_policy_loss):
+            lp = torch.zeros(shape, dtype=dtype, requires_grad=True)
+            loss, metrics = fn(method, log_prob=lp, old_log_prob=torch.zeros(shape, dtype=dtype),
+                               advantages=torch.ones(shape[0]), response_mask=torch.ones(shape, dtype=torch.bool),
+                               loss_agg_mode=mode)
+            loss.backward()
+            assert loss.dtype == dtype and loss.item() == 0.0, (shape, fn.__name__)
+            assert lp.grad is not None and lp.grad.shape == shape and not lp.grad.any()
+            assert metrics["tokens"] == 0 and all(v == 0.0 for v in metrics.values()), metrics
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("method", sorted(dgpo_ref.LOSSES))
+def test_smallest_normalizer_keeps_the_loss_free_of_nan(method, mode, dtype):
+    from dgpo_ref.checks import MIN_SCALE
+
+    torch.manual_seed(0)
+    lp = (-20 * torch.rand(4, 5)).to(dtype).requires_grad_()
+    olp = (-20 * torch.rand(4, 5)).to(dtype)
+    adv = torch.tensor([3e4, -3e4, 1.0, -1.0])
+    loss, metrics = dgpo_ref.policy_loss(method, log_prob=lp, old_log_prob=olp, advantages=adv,
+                                         response_mask=torch.ones(4, 5, dtype=torch.bool), loss_agg_mode=mode,
+                                         normalizer=MIN_SCALE, loss_scale_factor=MIN_SCALE)
+    loss.backward()
+    assert not torch.isnan(loss) and not torch.isnan(lp.grad).any()
+    assert not any(math.isnan(v) for v in metrics.values())

@@ -19,6 +19,15 @@ from trainer.rewards import MATH_TIMEOUT_S, REWARDS, extract_answer, last_boxed,
     ("3.50", "3.5", 1.0),
     ("no number here", "3", 0.0),
     ("", "3", 0.0),
+    ("the roots are 1,2", "12", 0.0),  # not a thousands separator: the numbers 1 and 2
+    ("the roots are 1,2", "2", 1.0),
+    ("about 1,234,567 people", "1234567", 1.0),
+    ("x = \u22124", "-4", 1.0),  # U+2212, the typeset minus
+    ("x = \u22124", "4", 0.0),
+    ("\\boxed{\u22124}", "-4", 1.0),
+    ("-4", "\u22124", 1.0),
+    ("\\boxed{1,2}", "12", 0.0),
+    ("\\boxed{400\\%}", "4", 0.0),
 ])
 def test_number_reward(completion, answer, want):
     assert number_reward(completion, answer) == want
@@ -35,6 +44,13 @@ def test_math_reward_equivalence():
     assert REWARDS["math"]("so the answer is \\boxed{\\frac{1}{2}}", "0.5") == 1.0
     assert REWARDS["math"]("so the answer is \\boxed{\\frac{1}{3}}", "0.5") == 0.0
     assert REWARDS["math"]("The answer is $x^2+2x+1$", "(x+1)^2") == 1.0
+
+
+def test_math_reward_never_divides_by_a_percent_sign_on_one_side():
+    assert REWARDS["math"]("so \\boxed{400\\%}", "4") == 0.0
+    assert REWARDS["math"]("so \\boxed{400\\%}", "400") == 1.0
+    assert REWARDS["math"]("so \\boxed{40\\%}", "40\\%") == 1.0
+    assert REWARDS["math"]("so \\boxed{0.4}", "40\\%") == 0.0
 
 
 INJECTIONS = ["__import__('os').system('touch {p}')", "\\boxed{__import__('os').system('touch {p}')}",

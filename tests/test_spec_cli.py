@@ -43,6 +43,8 @@ def run_inproc(capsys, *argv: str) -> tuple[int, str, str]:
     (["--method", "pg", "--n", "2"], "not a hyper-parameter of pg"),
     (["--method", "grpo", "--dual-clip", "0.5"], "dual_clip > 1"),
     (["--n", "abc"], "not a number"),
+    (["--n", "1e7"], "--n: at most 10000 for dgpo derive"),  # ran for minutes before the bound
+    (["--m", "10001"], "--m: at most 10000"),
 ])
 def test_derive_bad_input_one_line_exit_2(capsys, argv, needle):
     code, _, err = run_inproc(capsys, "derive", *argv)

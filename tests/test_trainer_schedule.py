@@ -65,10 +65,10 @@ def test_resumed_schedule_continues(tmp_path):
 
 
 @pytest.mark.parametrize("sets, message", [
-    (["min_lr_ratio=1.5"], "min_lr_ratio must lie in [0, 1]"),
-    (["min_lr_ratio=-0.1"], "min_lr_ratio must lie in [0, 1]"),
-    (["lr_decay_start=-1"], "lr_decay_start must be >= 0"),
-    (["lr_decay_steps=-2"], "lr_decay_steps must be >= 0"),
+    (["min_lr_ratio=1.5"], "min_lr_ratio must be a finite number in [0, 1]"),
+    (["min_lr_ratio=-0.1"], "min_lr_ratio must be a finite number in [0, 1]"),
+    (["lr_decay_start=-1"], "lr_decay_start must be an integer >= 0"),
+    (["lr_decay_steps=-2"], "lr_decay_steps must be an integer >= 0"),
 ])
 def test_bad_schedule_is_refused(sets, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -78,7 +78,7 @@ def test_sleep_mode_never_samples_asleep_and_ends_with_the_trained_weights(tmp_p
 
     monkeypatch.setattr(loop, "build_rollout", build)
     cfg = build_config("smoke", ["steps=3", "reward=parity", "eval_every=2", "save_every=0", "progress=false",
-                                 "prompts_per_step=2", "group_size=4", "max_new_tokens=4"])
+                                 "prompts_per_step=2", "group_size=4", "max_new_tokens=4", "temperature=1.0"])
     initial = {k: v.clone() for k, v in _initial_state(cfg).items()}
     loop.train(cfg, tmp_path / "run")
     (engine,) = engines

@@ -25,11 +25,18 @@ def test_generated_splits_are_disjoint_seeded_and_correct(name):
     assert [p.prompt for p in train[:50]] == [build_task(cfg).train_problem(i).prompt for i in range(50)]
     other = build_task(build_config("default", [f"task={name}", "seed=4"]))
     assert [p.prompt for p in train[:20]] != [other.train_problem(i).prompt for i in range(20)]
-    for p in train[:200]:  # the answer is the arithmetic result of the question
-        expr = p.prompt.removeprefix("What is ").split("?")[0]
-        a, op, b = expr.split(" ")
-        assert int(p.answer) == {"+": int.__add__, "-": int.__sub__, "*": int.__mul__}[op](int(a), int(b))
+    for p in train[:200]:  # the answer is what the question asks for
+        assert p.answer == SOLVE[name](p.prompt), p
         assert number_reward(p.answer, p.answer) == 1.0
+
+
+def _arithmetic(prompt: str) -> str:
+    a, op, b = prompt.removeprefix("What is ").split("?")[0].split(" ")
+    return str({"+": int.__add__, "-": int.__sub__, "*": int.__mul__}[op](int(a), int(b)))
+
+
+SOLVE = {"add2": _arithmetic, "arith-mixed": _arithmetic, "copy-digit": lambda prompt: prompt.rsplit(": ", 1)[1]}
+"""Generator -> an independent solver of its questions."""
 
 
 def _write(path, rows):
@@ -81,9 +88,9 @@ def test_malformed_row_names_file_and_line(tmp_path, bad, message):
 
 def test_prompt_probe_covers_every_row_of_a_file_task(tmp_path):
     # the engine's max_model_len comes from the probe: a long row anywhere must be in it
-    rows = [{"prompt": "q" * (500 if i == 13 else 5), "answer": "1"} for i in range(40)]
+    rows = [{"prompt": f"{i:03d}" + "q" * (500 if i == 13 else 5), "answer": "1"} for i in range(40)]
     task = build_task(build_config("default", [f"task={_write(tmp_path / 'p.jsonl', rows)}", "eval_size=4"]))
-    assert max(len(p.prompt) for p in prompt_probe(task)) == 500
+    assert max(len(p.prompt) for p in prompt_probe(task)) == 503
     generated = build_task(build_config("default", ["eval_size=8", "test_size=8"]))
     assert set(p.prompt for s in generated.splits.values() for p in s) <= set(p.prompt for p in prompt_probe(generated))
 
@@ -111,7 +118,7 @@ def test_unknown_task_and_missing_file():
     (["loss=nope"], "unknown loss"),
     (["backend=tpu"], "unknown backend"),
     (["prompts_per_step=3", "group_size=3", "mini_batches=2"], "divisible by mini_batches"),
-    (["lr=0"], "lr must be > 0"),
+    (["lr=0"], "lr must be a finite number > 0"),
     (["group_size=1"], "group_size"),
     (["loss_hparams={\"n\": 0}"], "loss_hparams"),
     (["loss=grpo", "loss_hparams={\"m\": 2}"], "unknown hyper-parameter"),
@@ -126,7 +133,7 @@ def test_set_parses_types_and_rejects_unknown_keys():
     assert cfg.lr == 2e-5 and cfg.progress is False and cfg.loss_hparams == {"n": 2} and cfg.adam_betas == (0.9, 0.95)
     with pytest.raises(ValueError, match="config fields"):
         build_config("default", ["nope=1"])
-    with pytest.raises(ValueError, match="expected a int"):
+    with pytest.raises(ValueError, match="expected an integer"):
         build_config("default", ["steps=two"])
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dgpo_cli import ArgumentParser, CliError
 
-from .config import PRESETS, TrainConfig, build_config, config_from_dict
+from .config import PRESETS, TrainConfig, build_config, config_from_dict, validate
 
 
 def _train_parser() -> ArgumentParser:
@@ -52,6 +52,7 @@ def train_main(argv: list[str]) -> int:
         args.output = f"runs/{args.preset or 'default'}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
     try:
         cfg = _resolve(args)
+        validate(cfg)
         if args.print_config:
             print(json.dumps(cfg.to_dict(), indent=2))
             return 0
@@ -77,7 +78,7 @@ def eval_main(argv: list[str]) -> int:
     sets = [f"model={args.model}", f"eval_k={args.k}"] + ([f"task={args.task}"] if args.task else []) + args.sets
     try:
         cfg = build_config("default", sets)
-        from .config import resolve_device, validate
+        from .config import resolve_device
         from .evaluation import evaluate_splits
         from .loop import make_encoder
         from .models import load_policy, resolve_model

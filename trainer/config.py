@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,8 @@ class TrainConfig:
     task: str = "arith-mixed"
     """A built-in generator in ``trainer.tasks.GENERATORS`` (``add2``: two-digit addition;
     ``arith-mixed``: + and − of 1- to 3-digit numbers, × of 1- to 2-digit numbers; untrained greedy
-    accuracy 9 %) or a path to a ``.jsonl`` / ``.parquet`` file."""
+    accuracy 9 %; ``copy-digit``: "Item 417. Copy the digit: 7", the smoke preset's task) or a path to
+    a ``.jsonl`` / ``.parquet`` file."""
     eval_task: str = ""
     """Held-out file for a file task (empty: hold out ``eval_size`` rows of ``task``). Built-in
     generators always produce a held-out set disjoint from training problems."""
@@ -185,9 +187,16 @@ class TrainConfig:
 
 
 _SMOKE = dict(
-    model="tiny-llama", backend="hf", task="add2", prompts_per_step=4, group_size=4, mini_batches=2,
-    micro_batch_size=8, max_new_tokens=6, steps=3, eval_every=2, eval_size=8, test_size=8, eval_k=2, save_every=2,
-    lr=1e-3, warmup_steps=1, chat_template=False,
+    # A 2-layer random Llama is near uniform over its 49k tokens: at temperature 1 it writes the right
+    # answer of any task about once in 10^4 samples, so every reward, advantage and gradient is 0 and
+    # the run checks nothing. At temperature 0.1 its one bias (repeating the token it has just seen)
+    # gives "Item 417. Copy the digit: 7" the answer 7 in 40 % of samples, spread over prompts, so groups
+    # are mixed; lr 1e-4 then lifts the training reward from 0.31 to 1.0 and the held-out Avg@2 (at
+    # 0.1) from 0.31 to 0.66 in 4 steps (greedy accuracy 0.62 -> 1.0), about a minute on 2 idle cores
+    # (lr 1e-3 overshoots: greedy accuracy 0.62 -> 0.06 and no signal left).
+    model="tiny-llama", backend="hf", task="copy-digit", prompts_per_step=4, group_size=4, mini_batches=2,
+    micro_batch_size=8, max_new_tokens=1, temperature=0.1, steps=4, eval_every=2, eval_size=16, test_size=16, eval_k=2,
+    eval_temperature=0.1, save_every=2, lr=1e-4, warmup_steps=1, chat_template=False,
 )
 _R1_DISTILL = dict(
     # DeepSeek-R1-Distill-Qwen-1.5B on one GPU with vLLM colocated (sleep mode between phases),
@@ -207,6 +216,10 @@ PRESETS: dict[str, dict[str, Any]] = {"default": {}, "smoke": _SMOKE, "r1-distil
 """Preset name -> field overrides on top of the dataclass defaults."""
 
 
+_KIND_TEXT = {int: "an integer", float: "a number", bool: "a bool (true/false)", tuple: "a JSON list",
+              list: "a JSON list", dict: "a JSON object"}
+
+
 def _parse_value(name: str, raw: str, current: Any) -> Any:
     """Parse ``raw`` to the type of the field's current value; raise ValueError naming the field."""
     kind = type(current)
@@ -222,8 +235,8 @@ def _parse_value(name: str, raw: str, current: Any) -> Any:
                 raise ValueError
             return kind(value)
         return kind(raw)
-    except (ValueError, json.JSONDecodeError):
-        raise ValueError(f"--set {name}={raw!r}: expected a {kind.__name__}") from None
+    except (ValueError, TypeError, RecursionError):  # JSONDecodeError is a ValueError
+        raise ValueError(f"--set {name}={raw!r}: expected {_KIND_TEXT.get(kind, kind.__name__)}") from None
 
 
 def build_config(preset: str = "default", sets: list[str] | None = None) -> TrainConfig:
@@ -255,52 +268,132 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
 
 
 # --- checks that run before any model is loaded ---------------------------------------------------
-_POSITIVE_INT = ("prompts_per_step", "group_size", "mini_batches", "epochs", "micro_batch_size",
-                 "max_new_tokens", "steps", "eval_size", "eval_k", "logprob_chunk")
-_NON_NEGATIVE = ("max_minutes", "eval_every", "save_every", "warmup_steps", "lr_decay_start", "test_size",
-                 "staleness",
-                 "lr_decay_steps", "max_grad_norm",
-                 "weight_decay", "tis_cap")
+@dataclass(frozen=True)
+class Domain:
+    """The values a field accepts: a Python type and, for numbers, a finite interval (``low`` and
+    ``high`` inclusive unless ``open_low``/``open_high``), optionally with 0 meaning "off"; for text,
+    a set of choices or whether it may be empty. ``problem(value)`` says what is wrong, or None."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    zero_is_off: bool = False
+    choices: tuple = ()
+    empty_ok: bool = True
+
+    def describe(self) -> str:
+        if self.kind is str:
+            return f"one of {', '.join(map(repr, self.choices))}" if self.choices else (
+                "text without NUL characters" + ("" if self.empty_ok else ", not empty"))
+        if self.kind is bool:
+            return "true or false"
+        noun = {int: "an integer", float: "a finite number"}[self.kind]
+        if self.low is not None and self.high is not None:
+            bounds = f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
+        elif self.low is not None:
+            bounds = f"{'>' if self.open_low else '>='} {self.low:g}"
+        else:
+            bounds = f"{'<' if self.open_high else '<='} {self.high:g}" if self.high is not None else ""
+        text = f"{noun} {bounds}".strip()
+        return f"0 (off) or {text}" if self.zero_is_off else text
+
+    def problem(self, value: Any) -> str | None:
+        """None when ``value`` lies in the domain, else the constraint it breaks."""
+        ok = {bool: self._bool_ok, str: self._str_ok}.get(self.kind, self._number_ok)(value)
+        return None if ok else self.describe()
+
+    def _bool_ok(self, value: Any) -> bool:
+        return isinstance(value, bool)
+
+    def _str_ok(self, value: Any) -> bool:
+        if not isinstance(value, str) or "\x00" in value:
+            return False
+        return value in self.choices if self.choices else bool(value) or self.empty_ok
+
+    def _number_ok(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        if self.kind is int and not isinstance(value, int):
+            return False
+        if self.zero_is_off and value == 0:
+            return True
+        low_ok = self.low is None or (value > self.low if self.open_low else value >= self.low)
+        return low_ok and (self.high is None or (value < self.high if self.open_high else value <= self.high))
+
+
+_POS_INT, _NONNEG_INT = Domain(int, low=1), Domain(int, low=0)
+_POSITIVE, _NONNEG = Domain(float, low=0, open_low=True), Domain(float, low=0)
+_TEXT, _NAME = Domain(str), Domain(str, empty_ok=False)
+
+DOMAINS: dict[str, Domain] = {
+    "model": _NAME, "backend": Domain(str, choices=("auto", "vllm", "hf")),
+    "dtype": Domain(str, choices=("float32", "bfloat16")), "mixed_precision": Domain(bool),
+    "device": _NAME, "max_new_tokens": _POS_INT, "temperature": _POSITIVE,
+    "top_p": Domain(float, low=0, high=1, open_low=True), "chat_template": Domain(bool), "system_prompt": _TEXT,
+    "vllm_gpu_memory_utilization": Domain(float, low=0, high=1, open_low=True), "vllm_sleep": Domain(bool),
+    "task": _NAME, "eval_task": _TEXT, "prompt_field": _NAME, "answer_field": _NAME, "prompt_suffix": _TEXT,
+    "reward": _NAME, "loss": _NAME, "loss_agg_mode": _NAME, "advantage": Domain(str, choices=("grpo", "drgrpo")),
+    "tis_cap": Domain(float, low=1, zero_is_off=True),
+    "prompts_per_step": _POS_INT, "group_size": Domain(int, low=2), "mini_batches": _POS_INT, "epochs": _POS_INT,
+    "micro_batch_size": _POS_INT, "logprob_chunk": _POS_INT,
+    "lr": _POSITIVE, "min_lr_ratio": Domain(float, low=0, high=1), "lr_decay_start": _NONNEG_INT,
+    "lr_decay_steps": _NONNEG_INT, "weight_decay": _NONNEG, "warmup_steps": _NONNEG_INT, "max_grad_norm": _NONNEG,
+    "old_logprobs": Domain(str, choices=("recompute", "sampler")), "staleness": _NONNEG_INT,
+    "steps": _POS_INT, "max_minutes": _NONNEG, "eval_every": _NONNEG_INT, "eval_size": _POS_INT, "test_size": _NONNEG_INT,
+    "eval_k": _POS_INT,
+    "eval_temperature": _POSITIVE, "save_every": _NONNEG_INT, "seed": Domain(int, low=0, high=2**32 - 1),
+    "log_to": Domain(str, choices=("", "tensorboard", "wandb")), "progress": Domain(bool),
+}
+"""Field -> the values it accepts. Every field of ``TrainConfig`` whose value is a number, a flag or
+text has a row (``tests/test_cli_hostile.py`` fails for a field without one); the structured fields
+are checked below (``adam_betas``: two numbers in [0, 1); ``loss_hparams``: by the loss's spec).
+``reward``, ``loss`` and ``loss_agg_mode`` name registry entries, checked against the registries."""
+
+ADAM_BETA = Domain(float, low=0, high=1, open_high=True)
+"""Each of the two ``adam_betas``."""
+
+
+def _check_betas(betas: Any) -> None:
+    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+            or any(ADAM_BETA.problem(float(b) if isinstance(b, int) and not isinstance(b, bool) else b)
+                   for b in betas)):
+        raise ValueError(f"adam_betas must be two numbers in [0, 1), got {_shown(betas)}")
+
+
+def _shown(value: Any) -> str:
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
 
 
 def validate(cfg: TrainConfig) -> None:
     """Raise ValueError naming the field and the constraint for any bad value (cheap checks only)."""
     from dgpo_ref import AGG_MODES, LOSSES
 
-    for name in _POSITIVE_INT:
-        if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
-            raise ValueError(f"{name} must be a positive integer, got {getattr(cfg, name)!r}")
-    for name in _NON_NEGATIVE:
-        if getattr(cfg, name) < 0:
-            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)!r}")
-    for name in ("lr", "temperature", "eval_temperature"):
-        if not getattr(cfg, name) > 0:
-            raise ValueError(f"{name} must be > 0, got {getattr(cfg, name)!r}")
-    if not 0 <= cfg.min_lr_ratio <= 1:
-        raise ValueError(f"min_lr_ratio must lie in [0, 1], got {cfg.min_lr_ratio!r}")
-    if not 0 < cfg.top_p <= 1:
-        raise ValueError(f"top_p must lie in (0, 1], got {cfg.top_p!r}")
-    if cfg.tis_cap and cfg.tis_cap < 1:
-        raise ValueError(f"tis_cap must be 0 (off) or >= 1, got {cfg.tis_cap!r}")
+    for name, domain in DOMAINS.items():
+        value = getattr(cfg, name)
+        if domain.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if domain.choices and isinstance(value, str) and "\x00" not in value:
+            _choose(name, value, domain.choices)
+        problem = domain.problem(value)
+        if problem:
+            raise ValueError(f"{name} must be {problem}, got {value!r}")
+    _check_betas(cfg.adam_betas)
     batch = cfg.prompts_per_step * cfg.group_size
     if batch % cfg.mini_batches:
         raise ValueError(f"prompts_per_step × group_size = {batch} must be divisible by "
                          f"mini_batches = {cfg.mini_batches}")
-    if cfg.group_size < 2:
-        raise ValueError("group_size must be >= 2 (group advantages need at least two completions)")
     _choose("loss", cfg.loss, LOSSES)
     _choose("loss_agg_mode", cfg.loss_agg_mode, AGG_MODES)
-    _choose("advantage", cfg.advantage, ("grpo", "drgrpo"))
-    _choose("old_logprobs", cfg.old_logprobs, ("recompute", "sampler"))
-    _choose("backend", cfg.backend, ("auto", "vllm", "hf"))
-    _choose("dtype", cfg.dtype, ("float32", "bfloat16"))
     resolve_device(cfg.device)
-    _choose("log_to", cfg.log_to, ("", "tensorboard", "wandb"))
     from .rewards import REWARDS
 
     _choose("reward", cfg.reward, REWARDS)
     from dgpo_ref import get_spec
 
+    if not isinstance(cfg.loss_hparams, dict):
+        raise ValueError(f"loss_hparams must be a JSON object, got {cfg.loss_hparams!r}")
     try:
         get_spec(cfg.loss).resolve(dict(cfg.loss_hparams))
     except (TypeError, ValueError, KeyError) as exc:

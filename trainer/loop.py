@@ -57,17 +57,51 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
+USER_SLOT = "DGPO-QUESTION-SLOT"
+"""Stands for the question when the chat template is rendered, so the template's own text and the
+user's text can be tokenized apart (see ``make_encoder``)."""
+
+
 def make_encoder(tok, chat_template: bool, system_prompt: str = "default"):
+    """question -> prompt token ids. The question is user text: a special-token string in it (say
+    ``<|im_end|>``) is split into ordinary tokens (``split_special_tokens``) and never becomes the
+    control token, so no prompt can close its user turn; the template's own markers are parsed as
+    usual. A question without such a string is tokenized in one call, exactly as before."""
     system = [] if system_prompt == "default" else [{"role": "system", "content": system_prompt}]
+    specials = {t.content for t in tok.added_tokens_decoder.values() if t.special} | set(tok.all_special_tokens)
+
+    def templated(content: str) -> str:
+        return tok.apply_chat_template([*system, {"role": "user", "content": content}], tokenize=False,
+                                       add_generation_prompt=True)
 
     def encode(question: str) -> list[int]:
-        if chat_template and tok.chat_template:
-            text = tok.apply_chat_template([*system, {"role": "user", "content": question}], tokenize=False,
-                                           add_generation_prompt=True)
-            return tok(text, add_special_tokens=False).input_ids
-        return tok(question).input_ids
+        if not (chat_template and tok.chat_template):
+            return tok(question, split_special_tokens=True).input_ids
+        if not any(s in question for s in specials):
+            return tok(templated(question), add_special_tokens=False).input_ids
+        head, tail = templated(USER_SLOT).split(USER_SLOT)
+        return [*tok(head, add_special_tokens=False).input_ids,
+                *tok(question, add_special_tokens=False, split_special_tokens=True).input_ids,
+                *tok(tail, add_special_tokens=False).input_ids]
 
     return encode
+
+
+def check_context(path, cfg: TrainConfig, task) -> int:
+    """The longest prompt in tokens; RunError when it plus ``max_new_tokens`` exceeds the model's
+    context (``max_position_embeddings``). Reads only the tokenizer and config.json, so it runs
+    before the run folder is made."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    encode = make_encoder(tok, cfg.chat_template, cfg.system_prompt)
+    max_prompt = max(len(encode(p.prompt)) for p in prompt_probe(task))
+    context = getattr(AutoConfig.from_pretrained(path), "max_position_embeddings", None)
+    if context and max_prompt + cfg.max_new_tokens > context:
+        raise RunError(f"the longest prompt ({max_prompt} tokens) plus max_new_tokens ({cfg.max_new_tokens}) "
+                       f"exceeds the context of model {cfg.model!r} ({context} tokens); lower max_new_tokens "
+                       f"or drop the long prompts")
+    return max_prompt
 
 
 def lr_factor(cfg: TrainConfig, s: int) -> float:
@@ -181,13 +215,15 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
     check_sink(cfg)
     backend = choose_backend(cfg.backend)
     task = build_task(cfg)
+    path = resolve_model(cfg.model)
+    max_prompt = check_context(path, cfg, task)
     prepare_run_dir(run_dir, resume, overwrite)
     device = resolve_device(cfg.device)
     (run_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "resolved_backend": backend,
-                                                     "resolved_device": device}, indent=2))
+                                                     "resolved_device": device,
+                                                     "task_report": getattr(task, "report", {})}, indent=2))
 
     ckpt = checkpoint.latest(run_dir) if resume else None
-    path = resolve_model(cfg.model)
     model, tok = load_policy(ckpt or path, "float32" if cfg.autocast else cfg.dtype, device)
     opt, sched = make_optimizer(model, cfg)
     state = {"step": 0, "opt_step": 0, "position": 0}
@@ -197,7 +233,6 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
         truncate_log(run_dir / "eval.jsonl", state["opt_step"] - 1)
     encode = make_encoder(tok, cfg.chat_template, cfg.system_prompt)
     decode = lambda ids: tok.decode(ids, skip_special_tokens=True)  # noqa: E731
-    max_prompt = max(len(encode(p.prompt)) for p in prompt_probe(task))
     engine = build_rollout(backend, model, tok, ckpt or path, cfg, max_prompt + 64)
     stale = StaleWeights(cfg.staleness)
     if ckpt is not None:

@@ -22,7 +22,10 @@ MAX_CHARS = 100_000
 MATH_TIMEOUT_S = 5.0
 """Wall-clock limit for one math-verify comparison in the worker process."""
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_NUMBER = re.compile(r"[-\u2212]?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
+"""A number in running text: thousands separators only in groups of three ("1,234,567"), so "1,2"
+is the two numbers 1 and 2; a minus is "-" or U+2212 ("−4", as typeset)."""
+_GROUPED = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _UNSAFE = re.compile(r"__|\b(?:import|lambda|eval|exec|compile|open|getattr|setattr|globals|locals|vars|"
                      r"breakpoint|input|system|subprocess|builtins)\b")
 
@@ -40,10 +43,15 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
-def _canonical_number(text: str) -> Decimal | None:
-    s = text.strip().replace(",", "").replace(" ", "").lstrip("+")
+def canonical_number(text: str) -> Decimal | None:
+    """``text`` as a plain decimal (sign, "$...$", U+2212 minus and valid thousands groups allowed), or None."""
+    s = text.strip().replace(" ", "").replace("\u2212", "-").lstrip("+")
     if s.startswith("$") and s.endswith("$"):
         s = s[1:-1]
+    if "," in s:
+        if not _GROUPED.fullmatch(s):
+            return None
+        s = s.replace(",", "")
     if not re.fullmatch(r"-?\d{1,64}(?:\.\d{1,64})?", s):
         return None
     try:
@@ -65,12 +73,12 @@ def number_reward(completion: str, answer: str) -> float:
     """1.0 if the final number (or \\boxed{} content) equals ``answer`` as a decimal, else 0.0."""
     if len(completion) > MAX_CHARS or len(answer) > MAX_CHARS:
         return 0.0
-    got, want = extract_answer(completion), _canonical_number(answer)
+    got, want = extract_answer(completion), canonical_number(answer)
     if got is None:
         return 0.0
     if want is None:  # a non-numeric answer: exact text match of the boxed content
         return float(got.strip() == answer.strip())
-    value = _canonical_number(got)
+    value = canonical_number(got)
     return float(value is not None and value == want)
 
 
@@ -135,7 +143,18 @@ def math_reward(completion: str, answer: str) -> float:
     if _UNSAFE.search(completion) or _UNSAFE.search(answer):
         return 0.0
     gold = answer if "\\boxed" in answer or answer.startswith("$") else f"${answer}$"
-    return float(_VERIFIER(gold, completion))
+    return float(_VERIFIER(*_percent_on_both_or_neither(gold, completion)))
+
+
+_PERCENT = re.compile(r"\\?%")
+
+
+def _percent_on_both_or_neither(gold: str, pred: str) -> tuple[str, str]:
+    """math-verify reads ``400\\%`` as 4: with a percent sign on one side only, it is dropped from
+    both, so "400%" matches 400 and never 4 (with signs on both sides both are read alike)."""
+    if ("%" in gold) != ("%" in pred):
+        return _PERCENT.sub("", gold), _PERCENT.sub("", pred)
+    return gold, pred
 
 
 REWARDS: dict[str, Callable[[str, str], float]] = {"number": number_reward, "math": math_reward}

@@ -4,16 +4,22 @@ A task is a training stream of :class:`Problem` and held-out ``splits``: ``val``
 training; the one to tune on) and ``test`` (reported). Built-in generators draw the held-out sets
 first and never give a training problem that is also held out. Files are JSONL (one object per
 line) or Parquet with configurable prompt/answer fields; every row is checked before training and a
-bad row is an error naming the file and the line (row).
+bad row is an error naming the file and the line (row): not UTF-8, not JSON, a missing field, an
+answer that is a non-finite number, a prompt holding a chat-template control token. Repeated rows
+are dropped, a prompt given two different answers is an error naming both rows, and training rows
+whose prompt is also in ``eval_task`` are dropped: a file task's ``report`` counts what was dropped
+(``config.json`` records it as ``task_report``), and an empty held-out set is an error.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -21,6 +27,8 @@ from pathlib import Path
 class Problem:
     prompt: str
     answer: str
+    where: str = field(default="", compare=False)
+    """``file:line`` of a row read from a file (error messages only)."""
 
 
 class TaskError(ValueError):
@@ -52,7 +60,15 @@ def _arith_mixed(rng: random.Random) -> Problem:
     return Problem(f"What is {a} {op} {b}? Answer with just the number.", str(_OPS[op](a, b)))
 
 
-GENERATORS: dict[str, Callable[[random.Random], Problem]] = {"add2": _add2, "arith-mixed": _arith_mixed}
+def _copy_digit(rng: random.Random) -> Problem:
+    """The smoke preset's task: one token a random tiny model gets right often enough, at a low
+    temperature, to learn from (trainer/config.py, ``_SMOKE``); the item number makes 9000 prompts."""
+    n, d = rng.randint(100, 999), rng.randint(0, 9)
+    return Problem(f"Item {n}. Copy the digit: {d}", str(d))
+
+
+GENERATORS: dict[str, Callable[[random.Random], Problem]] = {"add2": _add2, "arith-mixed": _arith_mixed,
+                                                             "copy-digit": _copy_digit}
 """Built-in task name -> function drawing one problem from a ``random.Random``."""
 
 
@@ -96,10 +112,10 @@ class FileTask:
     """Rows of a JSONL/Parquet file, shuffled per epoch with the seed; index ``i`` is resumable.
     ``splits``: ``val`` and (when not empty) ``test`` held-out rows, as for generated tasks."""
 
-    def __init__(self, rows: list[Problem], splits: dict[str, list[Problem]], seed: int):
+    def __init__(self, rows: list[Problem], splits: dict[str, list[Problem]], seed: int, report: dict | None = None):
         if not rows:
             raise TaskError("the task has no training rows")
-        self.rows, self.seed = rows, seed
+        self.rows, self.seed, self.report = rows, seed, dict(report or {})
         self.splits = {k: v for k, v in splits.items() if v or k == "val"}
 
     def train_problem(self, index: int) -> Problem:
@@ -142,8 +158,13 @@ def _read_rows(path: Path) -> list[tuple[int, object]]:
             raise TaskError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
         return list(enumerate(pq.read_table(path).to_pylist(), start=1))
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise TaskError(f"{path}:{line_no}: not valid UTF-8 (byte {raw[exc.start]:#04x} at column "
+                                f"{exc.start + 1}); save the file as UTF-8") from None
             if not line.strip():
                 continue
             try:
@@ -191,12 +212,51 @@ def load_file(path: str, prompt_field: str, answer_field: str, suffix: str = "")
             raise TaskError(f"{where}: row has no field {exc.args[0]!r} (set prompt_field / answer_field)") from None
         except TypeError as exc:
             raise TaskError(f"{where}: field {prompt_field!r} {exc}") from None
+        if isinstance(answer, float) and not math.isfinite(answer):
+            raise TaskError(f"{where}: field {answer_field!r} is {answer!r}, not a finite number")
         if isinstance(answer, (int, float)) and not isinstance(answer, bool):
             answer = str(answer)
         if not isinstance(answer, str) or not answer.strip() or not prompt.strip():
             raise TaskError(f"{where}: fields {prompt_field!r} and {answer_field!r} must be non-empty text")
-        problems.append(Problem(prompt + suffix, _boxed_or_text(answer)))
+        _check_control_tokens(where, prompt + suffix)
+        problems.append(Problem(prompt + suffix, _boxed_or_text(answer), where))
     return problems
+
+
+CONTROL_TOKENS = re.compile(r"<\|[^|<>\s]{1,64}\|>|<(?:start|end)_of_turn>|\[/?INST\]|<</?SYS>>")
+"""Chat-template control tokens (ChatML/Qwen/SmolLM ``<|im_end|>``, Llama 3 ``<|eot_id|>``, Gemma,
+Llama 2): in a prompt they would close the user turn and let a task file write the assistant's."""
+
+
+def _check_control_tokens(where: str, prompt: str) -> None:
+    found = CONTROL_TOKENS.search(prompt)
+    if found:
+        raise TaskError(f"{where}: the prompt holds the chat-template control token {found.group()!r}; "
+                        f"remove it (it would end the user turn)")
+
+
+def _same_answer(a: str, b: str) -> bool:
+    from .rewards import canonical_number
+
+    x, y = canonical_number(a), canonical_number(b)
+    return a.strip() == b.strip() or (x is not None and x == y)
+
+
+def dedupe(problems: list[Problem]) -> tuple[list[Problem], int]:
+    """The first row of each prompt and how many repeats were dropped; a repeat with a different
+    answer is a TaskError naming both rows (which answer is right cannot be guessed)."""
+    first: dict[str, Problem] = {}
+    for p in problems:
+        seen = first.setdefault(p.prompt, p)
+        if not _same_answer(seen.answer, p.answer):
+            raise TaskError(f"{seen.where} and {p.where}: the same prompt has two answers ({seen.answer!r} and "
+                            f"{p.answer!r}); keep one of the rows")
+    return list(first.values()), len(problems) - len(first)
+
+
+def warn(message: str) -> None:
+    """A one-line note on stderr (the run goes on)."""
+    print(f"dgpo: warning: {message}", file=sys.stderr)
 
 
 _PATHLIKE = re.compile(r"[/\\.]")
@@ -209,17 +269,44 @@ def build_task(cfg) -> GeneratedTask | FileTask:
     if not _PATHLIKE.search(cfg.task):
         raise TaskError(f"unknown task {cfg.task!r}; choose a built-in ({', '.join(GENERATORS)}) "
                         f"or a path to a .jsonl/.parquet file")
-    rows = load_file(cfg.task, cfg.prompt_field, cfg.answer_field, cfg.prompt_suffix)
+    rows, dropped = dedupe(load_file(cfg.task, cfg.prompt_field, cfg.answer_field, cfg.prompt_suffix))
+    report = {"rows": len(rows) + dropped, "duplicates_dropped": dropped}
     if cfg.eval_task:
-        held = load_file(cfg.eval_task, cfg.prompt_field, cfg.answer_field, cfg.prompt_suffix)
-        return FileTask(rows, {"val": held[: cfg.eval_size],
-                               "test": held[cfg.eval_size : cfg.eval_size + cfg.test_size]}, cfg.seed)
-    # val and test from one fixed shuffle (independent of the seed: every run sees the same held-out
-    # rows), each at most a fifth of the file, so that most rows stay for training
-    order = list(range(len(rows)))
-    random.Random("split").shuffle(order)
-    n_val = min(cfg.eval_size, len(rows) // 5)
-    n_test = min(cfg.test_size, len(rows) // 5)
-    return FileTask([rows[i] for i in order[n_val + n_test :]],
-                    {"val": [rows[i] for i in order[:n_val]],
-                     "test": [rows[i] for i in order[n_val : n_val + n_test]]}, cfg.seed)
+        held, report["eval_duplicates_dropped"] = dedupe(
+            load_file(cfg.eval_task, cfg.prompt_field, cfg.answer_field, cfg.prompt_suffix))
+        val, test = held[: cfg.eval_size], held[cfg.eval_size : cfg.eval_size + cfg.test_size]
+        if not val:
+            raise TaskError(f"eval_task {cfg.eval_task}: no rows to evaluate on; give a file with at least one "
+                            f"row, or leave eval_task empty to hold out a fifth of {cfg.task}")
+        held_prompts = {p.prompt for p in val + test}
+        train = [p for p in rows if p.prompt not in held_prompts]
+        report["eval_overlap_removed"] = len(rows) - len(train)
+        if not train:
+            raise TaskError(f"{cfg.task}: every one of its {len(rows)} distinct prompts is also in eval_task "
+                            f"{cfg.eval_task}; nothing is left to train on")
+    else:
+        # val and test from one fixed shuffle (independent of the seed: every run sees the same
+        # held-out rows), each at most a fifth of the file, so that most rows stay for training
+        order = list(range(len(rows)))
+        random.Random("split").shuffle(order)
+        n_val = min(cfg.eval_size, len(rows) // 5)
+        n_test = min(cfg.test_size, len(rows) // 5)
+        if not n_val:
+            raise TaskError(f"{cfg.task}: {len(rows)} distinct row(s) give no held-out row (a fifth of the rows, "
+                            f"at most eval_size, is held out); give at least 5 rows, or a held-out file with "
+                            f"eval_task")
+        val, test = [rows[i] for i in order[:n_val]], [rows[i] for i in order[n_val : n_val + n_test]]
+        train = [rows[i] for i in order[n_val + n_test :]]
+    _warn_dropped(cfg, report)
+    return FileTask(train, {"val": val, "test": test}, cfg.seed, report)
+
+
+def _warn_dropped(cfg, report: dict) -> None:
+    notes = [(cfg.task, report["duplicates_dropped"], "repeated row(s) dropped (same prompt and answer)"),
+             (cfg.eval_task, report.get("eval_duplicates_dropped", 0), "repeated row(s) dropped (same prompt "
+                                                                       "and answer)"),
+             (cfg.task, report.get("eval_overlap_removed", 0), f"training row(s) dropped: their prompt is in "
+                                                               f"eval_task {cfg.eval_task}")]
+    for source, count, what in notes:
+        if count:
+            warn(f"{source}: {count} {what}")
