@@ -100,5 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m dgpo_cli`: run the imported module, so that its CliError is the one raised
+    import dgpo_cli
+
+    sys.exit(dgpo_cli.main())

@@ -27,8 +27,12 @@ class TaskError(ValueError):
 
 
 # --- built-in generators ----------------------------------------------------------------------------
+_ADD2 = (10, 99)  # both operands of add2
+_ADD_DIGITS, _MUL_DIGITS = 3, 2  # operand digits of arith-mixed's + and -, and of its *
+
+
 def _add2(rng: random.Random) -> Problem:
-    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    a, b = rng.randint(*_ADD2), rng.randint(*_ADD2)
     return Problem(f"What is {a} + {b}? Answer with just the number.", str(a + b))
 
 
@@ -47,18 +51,35 @@ def _arith_mixed(rng: random.Random) -> Problem:
     """+ and − of 1- to 3-digit numbers, × of 1- to 2-digit numbers: a ramp from problems the untrained
     model solves to ones it cannot (negative results, carries, two-digit products)."""
     op = rng.choice(list(_OPS))
-    a, b = (_operand(rng, 3), _operand(rng, 3)) if op != "*" else (_operand(rng, 2), _operand(rng, 2))
+    digits = _MUL_DIGITS if op == "*" else _ADD_DIGITS
+    a, b = _operand(rng, digits), _operand(rng, digits)
     return Problem(f"What is {a} {op} {b}? Answer with just the number.", str(_OPS[op](a, b)))
 
 
 GENERATORS: dict[str, Callable[[random.Random], Problem]] = {"add2": _add2, "arith-mixed": _arith_mixed}
 """Built-in task name -> function drawing one problem from a ``random.Random``."""
+DISTINCT: dict[str, int] = {"add2": (_ADD2[1] - _ADD2[0] + 1) ** 2,
+                            "arith-mixed": 2 * (10**_ADD_DIGITS) ** 2 + (10**_MUL_DIGITS) ** 2}
+"""Built-in task name -> how many distinct problems it can draw (every operand pair gives its own prompt)."""
+MAX_DRAWS = 1000
+"""Draws before a training problem that is not held out must have turned up (each succeeds with
+probability >= 1/2 under the eval_size limit, so reaching this means a bug, not bad luck)."""
+
+
+def check_eval_size(name: str, eval_size: int) -> None:
+    """At most half of a generator's problems may be held out: the held-out draw then ends after about
+    0.7 x DISTINCT draws, and a training draw needs fewer than 2 tries on average (instead of a hang)."""
+    limit = DISTINCT[name] // 2
+    if eval_size > limit:
+        raise TaskError(f"eval_size={eval_size} is too large for task {name!r}: it has {DISTINCT[name]} distinct "
+                        f"problems and at most half ({limit}) may be held out")
 
 
 class GeneratedTask:
     """Problem ``i`` of the training stream is a pure function of (seed, i): resumable by index."""
 
     def __init__(self, name: str, seed: int, eval_size: int):
+        check_eval_size(name, eval_size)
         self.name, self.seed, self._draw = name, seed, GENERATORS[name]
         rng = random.Random(f"{name}/{seed}/heldout")
         held: dict[str, Problem] = {}
@@ -67,15 +88,18 @@ class GeneratedTask:
             held.setdefault(p.prompt, p)
             if len(held) == eval_size:
                 break
+        if len(held) < eval_size:
+            raise TaskError(f"task {name!r}: found only {len(held)} distinct held-out problems of eval_size={eval_size}")
         self.heldout = list(held.values())
         self._held_prompts = set(held)
 
     def train_problem(self, index: int) -> Problem:
         rng = random.Random(f"{self.name}/{self.seed}/train/{index}")
-        while True:
+        for _ in range(MAX_DRAWS):
             p = self._draw(rng)
             if p.prompt not in self._held_prompts:
                 return p
+        raise TaskError(f"task {self.name!r}: no training problem outside the held-out set in {MAX_DRAWS} draws")
 
 
 class FileTask:
