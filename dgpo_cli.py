@@ -6,7 +6,8 @@ torch and ``dgpo train`` never pulls in SymPy. Every subcommand is a ``main(argv
 
 Errors a user can fix (bad flags, bad values, missing files) are raised as :class:`CliError`, or
 reported by :class:`ArgumentParser`; either way the user sees one line ``dgpo <cmd>: error: ...``
-and exit status 2, never a traceback.
+and exit status 2, never a traceback. An OS error (read-only folder, disk full, a file where a
+folder is expected) is reported the same way, naming the path and the cause.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 class CliError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line naming the path(s) and the cause of an OS error (``{path}: no space left on device``)."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    cause = (exc.strerror or str(exc)).lower()
+    return f"{paths}: {cause}" if paths else cause
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -88,7 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `dgpo derive | head`: the reader went away; exit quietly like other Unix tools.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as exc:  # a folder that is a file, read-only, disk full, `ulimit -f`: one line
+        print(f"dgpo {name}: error: {os_error_line(exc)}", file=sys.stderr)
+        return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m dgpo_cli`: run the imported module, so that its CliError is the one raised
+    import dgpo_cli
+
+    sys.exit(dgpo_cli.main())

@@ -463,7 +463,10 @@ class Implementation:
         tensors = dict(log_prob=log_prob, old_log_prob=batch.old_log_prob.to(dtype),
                        advantages=batch.advantages.to(dtype), response_mask=batch.mask.to(dtype))
         hp = {k: v for k, v in batch.hp.items()}
-        loss, metrics = SIGNATURES[self.signature](self, tensors, hp, normalizer)
+        try:
+            loss, metrics = SIGNATURES[self.signature](self, tensors, hp, normalizer)
+        except SystemExit as exc:  # a property must fail, not end the run as if everything passed
+            raise AssertionError(f"the code under test exited: {self.label} raised SystemExit({exc.code!r})") from None
         assert isinstance(loss, torch.Tensor) and loss.dim() == 0, f"loss must be a 0-d tensor, got {loss!r}"
         (grad,) = torch.autograd.grad(loss, log_prob, allow_unused=True)
         grad = torch.zeros_like(log_prob) if grad is None else grad
@@ -474,6 +477,10 @@ class Implementation:
 
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) or (isinstance(v, torch.Tensor) and v.numel() == 1)
+
+
+class CodeExited(Exception):
+    """The code under test ended (``sys.exit``, ``os._exit``, a crash) before its properties were checked."""
 
 
 def load_function(target: str) -> Callable:
@@ -498,6 +505,8 @@ def load_function(target: str) -> Callable:
             module = importlib.import_module(mod_name)
     except Exception as exc:  # ImportError, or an error raised while importing the user's module
         raise ValueError(f"cannot import {mod_name!r}: {type(exc).__name__}: {exc}") from exc
+    except SystemExit as exc:  # a script without a main guard: its import must not end the check
+        raise CodeExited(f"the code under test exited: importing {mod_name!r} raised SystemExit({exc.code!r})") from None
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -997,6 +1006,56 @@ def run_properties(method: str, target: str, signature: str = "dgpo_ref", fixed:
     return found
 
 
+def run_isolated(job: Mapping) -> dict[str, Outcome]:
+    """:func:`run_properties` in a child process, so that nothing the code under test does can pass
+    for a result: ``sys.exit`` on import or in the loss, ``os._exit``, a crash. The child writes its
+    outcomes to a file as its last act; a child that ends without them raises :class:`CodeExited`
+    (a ``ValueError`` carries a bad ``--impl``). The child's output is passed on."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="dgpo-conformance-") as tmp:
+        result = Path(tmp) / "result.json"
+        proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps({**job, "result": str(result)})],
+                              capture_output=True, text=True, cwd=os.getcwd())
+        sys.stdout.write(proc.stdout)
+        if job.get("verbose"):
+            sys.stderr.write(proc.stderr)
+        done = json.loads(result.read_text()) if result.is_file() else {}
+    if "error" in done:
+        raise ValueError(done["error"])
+    if "exited" in done:
+        raise CodeExited(done["exited"])
+    if "outcomes" not in done:
+        stage = "while the properties ran" if done.get("stage") == "imported" else f"while importing {job['target']!r}"
+        last = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+        raise CodeExited(f"the code under test exited {stage} (the process ended with status {proc.returncode}"
+                         + (f": {last})" if proc.returncode and last else ")"))
+    return {p: Outcome(*o) for p, o in done["outcomes"].items()}
+
+
+CHILD = "import sys; from dgpo_ref.conformance import _child_main; _child_main(sys.argv[1])"
+
+
+def _child_main(job_text: str) -> None:
+    """The child of :func:`run_isolated`: import the implementation, run the properties, write the file."""
+    job = json.loads(job_text)
+    result = Path(job.pop("result"))
+
+    def report(**record) -> None:
+        result.write_text(json.dumps(record))
+
+    try:
+        load_function(job["target"])
+        report(stage="imported")
+        outcomes = run_properties(**job)
+    except (ValueError, RuntimeError) as exc:
+        return report(error=str(exc))
+    except CodeExited as exc:
+        return report(exited=str(exc))
+    report(outcomes={p: [o.status, o.detail] for p, o in outcomes.items()})
+
+
 def _load_generated(method: str):
     path = generated_dir() / f"test_{method}.py"
     if not path.is_file():
@@ -1050,11 +1109,17 @@ def main(argv: Sequence[str]) -> int:
             problem = module.SPEC.hparams[name].check(name, value)
             if problem:
                 raise ValueError(problem)
-        load_function(args.impl)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    outcomes = run_properties(args.method, args.impl, args.signature, fixed, args.property,
-                              args.profile, args.verbose)
+    job = dict(method=args.method, target=args.impl, signature=args.signature, fixed=fixed,
+               properties=args.property, profile_name=args.profile, verbose=args.verbose)
+    try:
+        outcomes = run_isolated(job)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    except CodeExited as exc:
+        print(f"dgpo conformance: FAIL: {exc}; no property was checked to the end", file=sys.stderr)
+        return 1
     if not outcomes:
         raise CliError(f"no conformance tests ran for {args.method}")
     hp_text = ", ".join(f"{k}={v}" for k, v in fixed.items()) or "sampled from the spec's domains"
@@ -1067,5 +1132,3 @@ def main(argv: Sequence[str]) -> int:
     summary = {s: sum(o.status == s for o in outcomes.values()) for s in ("pass", "FAIL", "n/a")}
     print(f"\n{summary['pass']} passed, {summary['FAIL']} failed, {summary['n/a']} not applicable")
     return 1 if failed else 0
-
-

@@ -80,6 +80,8 @@ def main(argv: list[str]) -> int:
         raise CliError(f"--out must end in .png, got {args.out!r}")
     if not out.parent.exists():
         raise CliError(f"--out: folder {str(out.parent)!r} does not exist")
+    if out.is_dir():
+        raise CliError(f"--out {out}: is a folder; name a .png file")
     draw(out)
     print(f"wrote {out}")
     return 0

@@ -17,7 +17,7 @@ import torch
 
 from spec import CASES, METHODS
 from spec import numeric as N
-from spec.gentests import OUT_DIR, generate, main
+from spec.gentests import MARKER, OUT_DIR, generate, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ def test_check_passes_then_detects_modified_missing_and_stale(tmp_path, capsys):
     assert main(["--check", "--out", str(tmp_path)]) == 1
     assert "test_dgpo.py: missing" in capsys.readouterr().err
     assert main(["--out", str(tmp_path)]) == 0
-    (tmp_path / "test_nomethod.py").write_text("")
+    (tmp_path / "test_nomethod.py").write_text(f'"""{MARKER} from spec.METHODS[\'nomethod\']"""\n')
     assert main(["--check", "--out", str(tmp_path)]) == 1
     assert "test_nomethod.py: stale" in capsys.readouterr().err
 

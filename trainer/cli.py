@@ -61,7 +61,9 @@ def train_main(argv: list[str]) -> int:
         result = train(cfg, Path(args.output), resume=args.resume, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
-    print(json.dumps({"output": args.output, **result}))
+    from .summary import text
+
+    print(text(cfg, Path(args.output), result))
     return 0
 
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 import dgpo_ref
 
-from . import checkpoint
+from . import checkpoint, plot, runlog
 from .config import TrainConfig, resolve_device, validate
 from .evaluation import evaluate_splits
 from .models import check_model_name, load_policy, resolve_model
@@ -31,6 +31,8 @@ from .rollout import build_rollout, choose_backend
 from .staleness import StaleWeights
 from .tasks import build_task, prompt_probe
 from .update import Batch, old_logprobs, optimizer_step, plan_minibatches
+
+truncate_log = runlog.truncate_log
 
 ADVANTAGES = {"grpo": dgpo_ref.grpo_advantages, "drgrpo": dgpo_ref.drgrpo_advantages}
 RUN_FILES = ("config.json", "metrics.jsonl", "eval.jsonl", "checkpoint", ".checkpoint.old", ".checkpoint.tmp",
@@ -43,18 +45,35 @@ class RunError(ValueError):
 
 # --- set-up ----------------------------------------------------------------------------------------
 def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"--output {run_dir}: not a folder (a file of that name exists); name a folder for the run")
     holds_run = any((run_dir / f).exists() for f in ("config.json", "metrics.jsonl", "checkpoint"))
     if resume:
         if checkpoint.latest(run_dir) is None:
             raise RunError(f"--resume: {run_dir} holds no checkpoint to resume from")
-        return
+        return check_writable(run_dir)
     if holds_run and not overwrite:
         raise RunError(f"output folder {run_dir} already holds a run; pass --resume to continue it "
                        f"or --overwrite to replace it")
+    if run_dir.is_dir():
+        check_writable(run_dir)
     for name in RUN_FILES:
         path = run_dir / name
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(run_dir)
+
+
+def check_writable(run_dir: Path) -> None:
+    """Find a read-only folder (or a full disk) before the model loads, not at the first log line."""
+    from dgpo_cli import os_error_line
+
+    probe = run_dir / ".dgpo-write-probe"
+    try:
+        probe.write_bytes(b"probe")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"--output {run_dir}: cannot write there ({os_error_line(exc)})") from None
 
 
 USER_SLOT = "DGPO-QUESTION-SLOT"
@@ -137,8 +156,7 @@ class MetricsLog:
             self.sink = wandb.init(project="dgpo", config=cfg.to_dict(), dir=str(run_dir))
 
     def write(self, file: str, record: dict) -> None:
-        with (self.run_dir / file).open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        runlog.append_line(self.run_dir / file, record)
         scalars = {k: v for k, v in record.items() if isinstance(v, (int, float))}
         if self.sink is not None and hasattr(self.sink, "add_scalar"):
             for k, v in scalars.items():
@@ -147,11 +165,32 @@ class MetricsLog:
             self.sink.log(scalars, step=record["step"])
 
 
-def truncate_log(path: Path, last_step: int) -> None:
-    """Drop lines written after the checkpoint we resume from (they will be written again)."""
-    if path.is_file():
-        keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= last_step]
-        path.write_text("".join(ln + "\n" for ln in keep))
+def check_resume(run_dir: Path, cfg: TrainConfig) -> Path:
+    """The checkpoint to resume from, once it is known to be readable and to leave steps to do."""
+    ckpt = checkpoint.latest(run_dir)
+    done = checkpoint.peek_state(ckpt)["step"]
+    if done >= cfg.steps:
+        raise RunError(f"--resume: the run in {run_dir} has done {done} steps and steps={cfg.steps}; nothing to "
+                       f"do (to train on, pass --set steps=N with N > {done}); nothing was changed")
+    return ckpt
+
+
+def resume_logs(run_dir: Path, cfg: TrainConfig, state: dict) -> None:
+    """Cut the logs back to the checkpoint. The evaluation logged at the checkpoint's own step is kept
+    unless the loop will run it again (its step is a multiple of ``eval_every``): an end-of-run or
+    out-of-time evaluation at another step is part of the history."""
+    truncate_log(run_dir / "metrics.jsonl", state["opt_step"])
+    again = bool(cfg.eval_every) and state["step"] % cfg.eval_every == 0
+    truncate_log(run_dir / "eval.jsonl", state["opt_step"] - again)
+
+
+def load_resumed(ckpt: Path, cfg: TrainConfig, device: str):
+    """The model of the checkpoint; a damaged one is one line naming it (and nothing is changed)."""
+    try:
+        return load_policy(ckpt, "float32" if cfg.autocast else cfg.dtype, device)
+    except Exception as exc:  # noqa: BLE001 (safetensors, json and OS errors alike mean "cannot read")
+        raise checkpoint.CheckpointError(f"--resume: the model in {ckpt} cannot be loaded ({type(exc).__name__}: "
+                                         f"{(str(exc).splitlines() or [''])[0][:160]}); nothing was changed") from None
 
 
 def check_sink(cfg: TrainConfig) -> None:
@@ -218,25 +257,24 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
     path = resolve_model(cfg.model)
     max_prompt = check_context(path, cfg, task)
     prepare_run_dir(run_dir, resume, overwrite)
+    ckpt = check_resume(run_dir, cfg) if resume else None
     device = resolve_device(cfg.device)
-    (run_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "resolved_backend": backend,
-                                                     "resolved_device": device,
-                                                     "task_report": getattr(task, "report", {})}, indent=2))
-
-    ckpt = checkpoint.latest(run_dir) if resume else None
-    model, tok = load_policy(ckpt or path, "float32" if cfg.autocast else cfg.dtype, device)
+    model, tok = load_resumed(ckpt, cfg, device) if ckpt else load_policy(path, "float32" if cfg.autocast else cfg.dtype,
+                                                                          device)
     opt, sched = make_optimizer(model, cfg)
     state = {"step": 0, "opt_step": 0, "position": 0}
     if ckpt is not None:
         state = checkpoint.load_state(ckpt, opt, sched)
-        truncate_log(run_dir / "metrics.jsonl", state["opt_step"])
-        truncate_log(run_dir / "eval.jsonl", state["opt_step"] - 1)
+        resume_logs(run_dir, cfg, state)
     encode = make_encoder(tok, cfg.chat_template, cfg.system_prompt)
     decode = lambda ids: tok.decode(ids, skip_special_tokens=True)  # noqa: E731
     engine = build_rollout(backend, model, tok, ckpt or path, cfg, max_prompt + 64)
     stale = StaleWeights(cfg.staleness)
     if ckpt is not None:
         stale.load(ckpt)
+    runlog.write_atomic(run_dir / "config.json", json.dumps({**cfg.to_dict(), "resolved_backend": backend,
+                                                             "resolved_device": device,
+                                                             "task_report": getattr(task, "report", {})}, indent=2))
     log = MetricsLog(run_dir, cfg)
 
     eval_time = [0.0]  # seconds spent evaluating: train_elapsed_s leaves it out
@@ -254,8 +292,9 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
     last_eval: dict = {}
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=not cfg.progress, desc=f"dgpo train ({cfg.loss})")
     while state["step"] < cfg.steps:
+        redraw = False  # metrics.png, once per iteration that evaluated or saved (a draw takes ~1-3 s)
         if cfg.eval_every and state["step"] % cfg.eval_every == 0:
-            last_eval = run_eval()
+            last_eval, redraw = run_eval(), True
         seed = cfg.seed * 1_000_003 + state["step"]
         t = time.perf_counter()
         stale.record(model)
@@ -283,6 +322,9 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
             if cfg.eval_every and (state["step"] == cfg.steps or out_of_time):
                 last_eval = run_eval()
             checkpoint.save(run_dir, model, tok, opt, sched, dict(state), extra=stale.save)
+            redraw = True
+        if redraw:
+            plot.refresh(run_dir)
         if out_of_time:
             break
     bar.close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 from dgpo_cli import ArgumentParser, CliError
+
+from .runlog import read_lines, warn_torn
 
 REGIONS = ("IN", "LN", "HP", "LP", "HN")
 # panel title -> metric keys drawn in it (x axis: optimizer step)
@@ -24,9 +26,10 @@ PANELS: dict[str, tuple[str, ...]] = {
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The records of a log; a torn line (a write cut short) is skipped with one warning line."""
+    rows, torn = read_lines(path)
+    warn_torn(path, torn, "skipped")
+    return rows
 
 
 def draw(run_dir: Path, out: Path) -> Path:
@@ -60,12 +63,26 @@ def draw(run_dir: Path, out: Path) -> Path:
     return out
 
 
+def refresh(run_dir: Path) -> Path | None:
+    """Redraw ``RUN/metrics.png`` during training (at each evaluation and checkpoint), once there are
+    metrics. A failure to draw costs the picture, never the run: it is one warning line."""
+    out = run_dir / "metrics.png"
+    try:
+        return draw(run_dir, out) if (run_dir / "metrics.jsonl").is_file() else None
+    except Exception as exc:  # noqa: BLE001
+        print(f"warning: {out} not drawn ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return None
+
+
 def main(argv: list[str]) -> int:
     ap = ArgumentParser(prog="dgpo plot run", description="Draw a run folder's metrics as PNG.")
     ap.add_argument("run_dir", help="a run folder holding metrics.jsonl")
     ap.add_argument("--out", default=None, help="PNG path (default: RUN_DIR/metrics.png)")
     args = ap.parse_args(argv)
     run_dir = Path(args.run_dir)
-    out = draw(run_dir, Path(args.out) if args.out else run_dir / "metrics.png")
+    out = Path(args.out) if args.out else run_dir / "metrics.png"
+    if out.is_dir():
+        raise CliError(f"--out {out}: is a folder; name a .png file")
+    out = draw(run_dir, out)
     print(out)
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import re
+import time
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
@@ -21,6 +22,8 @@ MAX_CHARS = 100_000
 """Completions (and answers) longer than this score 0 unparsed."""
 MATH_TIMEOUT_S = 5.0
 """Wall-clock limit for one math-verify comparison in the worker process."""
+START_TIMEOUT_S = 120.0
+"""Wall-clock limit for the worker to import math-verify and say ready (a dead worker fails at once)."""
 
 _NUMBER = re.compile(r"[-\u2212]?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
 """A number in running text: thousands separators only in groups of three ("1,234,567"), so "1,2"
@@ -110,9 +113,27 @@ class _MathVerifier:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_math_worker, args=(child,), daemon=True)
         self.proc.start()
-        if not (self.conn.poll(120.0) and self.conn.recv() == "ready"):  # importing math-verify
+        if not self._ready(START_TIMEOUT_S):
+            code = self.proc.exitcode
             self._stop()
-            raise RuntimeError("the math-verify worker process did not start")
+            why = (f"it exited with status {code}" if code is not None else f"not ready in {START_TIMEOUT_S:.0f} s")
+            raise RuntimeError(f"the math-verify worker process did not start ({why}); a script that calls "
+                               f"REWARDS['math'] must do so under `if __name__ == '__main__':` (the worker is "
+                               f"spawned and re-imports the script)")
+
+    def _ready(self, timeout_s: float) -> bool:
+        """Wait for the worker's "ready", but stop at once when it dies: a script without a main guard
+        makes the spawned child re-run the script, which fails in seconds, not at the timeout."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if self.conn.poll(0.1):
+                try:
+                    return self.conn.recv() == "ready"
+                except (EOFError, OSError):
+                    return False
+            if not self.proc.is_alive():
+                return False
+        return False
 
     def _stop(self) -> None:
         if self.proc is not None:

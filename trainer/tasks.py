@@ -36,8 +36,12 @@ class TaskError(ValueError):
 
 
 # --- built-in generators ----------------------------------------------------------------------------
+_ADD2 = (10, 99)  # both operands of add2
+_ADD_DIGITS, _MUL_DIGITS = 3, 2  # operand digits of arith-mixed's + and -, and of its *
+
+
 def _add2(rng: random.Random) -> Problem:
-    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    a, b = rng.randint(*_ADD2), rng.randint(*_ADD2)
     return Problem(f"What is {a} + {b}? Answer with just the number.", str(a + b))
 
 
@@ -56,7 +60,8 @@ def _arith_mixed(rng: random.Random) -> Problem:
     """+ and − of 1- to 3-digit numbers, × of 1- to 2-digit numbers: a ramp from problems the untrained
     model solves to ones it cannot (negative results, carries, two-digit products)."""
     op = rng.choice(list(_OPS))
-    a, b = (_operand(rng, 3), _operand(rng, 3)) if op != "*" else (_operand(rng, 2), _operand(rng, 2))
+    digits = _MUL_DIGITS if op == "*" else _ADD_DIGITS
+    a, b = _operand(rng, digits), _operand(rng, digits)
     return Problem(f"What is {a} {op} {b}? Answer with just the number.", str(_OPS[op](a, b)))
 
 
@@ -70,6 +75,23 @@ def _copy_digit(rng: random.Random) -> Problem:
 GENERATORS: dict[str, Callable[[random.Random], Problem]] = {"add2": _add2, "arith-mixed": _arith_mixed,
                                                              "copy-digit": _copy_digit}
 """Built-in task name -> function drawing one problem from a ``random.Random``."""
+DISTINCT: dict[str, int] = {"add2": (_ADD2[1] - _ADD2[0] + 1) ** 2,
+                            "arith-mixed": 2 * (10**_ADD_DIGITS) ** 2 + (10**_MUL_DIGITS) ** 2,
+                            "copy-digit": 900 * 10}
+"""Built-in task name -> how many distinct problems it can draw (every operand pair gives its own prompt)."""
+MAX_DRAWS = 1000
+"""Draws before a training problem that is not held out must have turned up (each succeeds with
+probability >= 1/2 under the eval_size limit, so reaching this means a bug, not bad luck)."""
+
+
+def check_eval_size(name: str, eval_size: int, test_size: int = 0) -> None:
+    """At most half of a generator's problems may be held out (``eval_size + test_size``): the held-out
+    draws then end after about 0.7 x DISTINCT draws, and a training draw needs fewer than 2 tries on
+    average (instead of a hang)."""
+    limit = DISTINCT[name] // 2
+    if eval_size + test_size > limit:
+        raise TaskError(f"eval_size={eval_size} + test_size={test_size} is too large for task {name!r}: it has "
+                        f"{DISTINCT[name]} distinct problems and at most half ({limit}) may be held out")
 
 
 class GeneratedTask:
@@ -82,6 +104,7 @@ class GeneratedTask:
     from each other, and no training problem is in either."""
 
     def __init__(self, name: str, seed: int, eval_size: int, test_size: int = 0):
+        check_eval_size(name, eval_size, test_size)
         self.name, self.seed, self._draw = name, seed, GENERATORS[name]
         taken: set[str] = set()
         self.splits = {"val": self._distinct(f"{name}/val", eval_size, taken)}
@@ -98,14 +121,17 @@ class GeneratedTask:
                 out.append(p)
                 if len(out) == size:
                     break
+        if len(out) < size:
+            raise TaskError(f"task {self.name!r}: found only {len(out)} distinct held-out problems of {size}")
         return out
 
     def train_problem(self, index: int) -> Problem:
         rng = random.Random(f"{self.name}/{self.seed}/train/{index}")
-        while True:
+        for _ in range(MAX_DRAWS):
             p = self._draw(rng)
             if p.prompt not in self._held_prompts:
                 return p
+        raise TaskError(f"task {self.name!r}: no training problem outside the held-out set in {MAX_DRAWS} draws")
 
 
 class FileTask:
