@@ -129,4 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m dgpo_cli` (the verl launch scripts): run the importable module, whose CliError is
+    # the class the subcommands raise, not this __main__ copy's.
+    import dgpo_cli
+
+    sys.exit(dgpo_cli.main())
