@@ -17,6 +17,19 @@ are folded into the advantages exactly. TRL's normalizations are dgpo_ref aggreg
 | ``dr_grpo`` | Σ l·mask / (B·max_completion_length), / GA | seq-mean-token-sum-norm, B·GA |
 | ``dapo`` (TRL's default) | Σ l·mask / (num_items_in_batch/processes·GA/steps_per_generation) | token-mean, that count |
 
+TRL's ``loss_type="cispo"`` is a different loss from dgpo_ref's ``cispo`` with TRL's epsilons:
+TRL weights each token by min(r, epsilon_high), an *absolute* cap (TRL recommends 5.0) with no
+floor, while dgpo_ref's cispo clips r to [1 − eps_low, 1 + eps_high]. ``loss_type="cispo"`` asks
+for TRL's semantics, so it is mapped (``_trl_cispo``): loss_name cispo, eps_high = epsilon_high − 1,
+eps_low = ``NO_FLOOR`` (the largest float below 1: a floor at 1.1e-16, i.e. none for any log-ratio
+above −36.7), TRL's ``dapo`` normalization; the gradient equals TRL's own cispo loss. With
+``loss_type="dapo"`` and ``loss_name="cispo"`` the epsilons keep dgpo_ref's meaning.
+
+Metrics: dgpo_ref's ``region/<R>`` fractions (docs/methods.md) and, beside them, TRL's own names
+for the same counts so that TRL dashboards keep working: ``clip_ratio/low_mean`` (LN),
+``clip_ratio/high_mean`` (HP), ``clip_ratio/region_mean`` (LN + HP), ``clip_ratio/low_min`` and
+``clip_ratio/high_max`` (over sequences), and with ``loss_type="cispo"`` ``cispo_clip_ratio`` (HP).
+
 TRL's private method names change between releases, so this module supports exactly the range
 in ``SUPPORTED_TRL`` and refuses to import with any other TRL. TRL features that act on its own
 loss ladder (``delta``, sequence-level importance sampling, the entropy bonus, the other loss
@@ -25,6 +38,7 @@ types) are rejected when the config is built, never silently ignored.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +47,8 @@ import trl
 from packaging.version import Version
 from trl import GRPOConfig, GRPOTrainer
 
-from dgpo_ref import LOSSES, REGIONS, policy_loss, token_weights
+from dgpo_ref import LOSSES, REGIONS, classify, policy_loss, token_weights
+from dgpo_ref.method import HP, LN
 
 SUPPORTED_TRL = ("1.16.0", "1.17.0")
 """TRL versions v with SUPPORTED_TRL[0] <= v < SUPPORTED_TRL[1] (GRPOTrainer internals read here)."""
@@ -63,10 +78,12 @@ class DGPOConfig(GRPOConfig):
     """GRPOConfig plus the dgpo_ref loss: ``loss_name`` and its hyper-parameters.
 
     ``epsilon``/``epsilon_high`` are the method's eps_low/eps_high; ``loss_type`` only selects
-    TRL's normalization (grpo, bnpo, dr_grpo or dapo); ``beta`` stays TRL's KL coefficient.
+    TRL's normalization (grpo, bnpo, dr_grpo or dapo), except ``cispo``, which asks for TRL's cispo
+    loss (module doc); ``beta`` stays TRL's KL coefficient.
     """
 
-    loss_name: str = field(default="dgpo", metadata={"help": f"dgpo_ref method: one of {', '.join(LOSSES)}"})
+    loss_name: str | None = field(default=None, metadata={
+        "help": f"dgpo_ref method: one of {', '.join(LOSSES)} (default dgpo; cispo with loss_type='cispo')"})
     n: int | None = field(default=None, metadata={"help": "DGPO left-boundary exponent (default 1)"})
     m: int | None = field(default=None, metadata={"help": "DGPO right-boundary root (default 2)"})
     beta1: float | None = field(default=None, metadata={"help": "CE-GPPO LN scale (default 0.5)"})
@@ -75,8 +92,10 @@ class DGPOConfig(GRPOConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        self.loss_hparams()
+        if self.loss_name is None:
+            self.loss_name = "cispo" if self.loss_type == "cispo" else "dgpo"
         _check_supported(self)
+        self.loss_hparams()
 
     def loss_hparams(self) -> dict[str, Any]:
         """The method's hyper-parameters, validated against its domains (ValueError names the bad one)."""
@@ -85,8 +104,26 @@ class DGPOConfig(GRPOConfig):
         eps_high = self.epsilon if self.epsilon_high is None else self.epsilon_high
         extra = {k: getattr(self, k) for k in EXTRA_HPARAMS if getattr(self, k) is not None}
         hp = {"eps_low": self.epsilon, "eps_high": eps_high, **extra}
+        if self.loss_type == "cispo":
+            hp = _trl_cispo(self.loss_name, hp)
         LOSSES[self.loss_name].resolve(hp)
         return hp
+
+
+NO_FLOOR = math.nextafter(1.0, 0.0)
+"""eps_low for TRL's floor-less cispo: dgpo_ref's domain is 0 < eps_low < 1, and 1 − NO_FLOOR ≈ 1.1e-16."""
+
+
+def _trl_cispo(loss_name: str, hp: dict[str, Any]) -> dict[str, Any]:
+    """TRL's cispo (weight min(r, epsilon_high), no floor) as dgpo_ref cispo hyper-parameters."""
+    differs = ("TRL's cispo weights a token by min(r, epsilon_high) with no floor, dgpo_ref's cispo by r "
+               "clipped to [1 - epsilon, 1 + epsilon_high] (loss_type='dapo', loss_name='cispo')")
+    if loss_name != "cispo":
+        raise ValueError(f"loss_type='cispo' selects TRL's cispo loss, not loss_name={loss_name!r}: {differs}")
+    if not hp["eps_high"] > 1:
+        raise ValueError(f"epsilon_high={hp['eps_high']!r} must be > 1 with loss_type='cispo': it is TRL's "
+                         f"absolute cap on r (TRL recommends 5.0); {differs}")
+    return {**hp, "eps_low": NO_FLOOR, "eps_high": hp["eps_high"] - 1.0}
 
 
 def _accumulation(trainer, mode: str) -> float:
@@ -114,14 +151,15 @@ def _dapo(trainer, inputs, mask, mode):
     return "token-mean", count, None
 
 
-NORMALIZATIONS = {"grpo": _grpo, "bnpo": _bnpo, "dr_grpo": _dr_grpo, "dapo": _dapo}
-"""TRL loss_type -> (trainer, inputs, mask, mode) -> (dgpo_ref mode, normalizer, loss_scale_factor)."""
+NORMALIZATIONS = {"grpo": _grpo, "bnpo": _bnpo, "dr_grpo": _dr_grpo, "dapo": _dapo, "cispo": _dapo}
+"""TRL loss_type -> (trainer, inputs, mask, mode) -> (dgpo_ref mode, normalizer, loss_scale_factor).
+``cispo`` normalizes as ``dapo`` in TRL 1.16 and also selects TRL's cispo loss (module doc)."""
 
 
 _UNSUPPORTED = (  # (setting, is-unsupported test, reason)
     ("loss_type", lambda a: a.loss_type not in NORMALIZATIONS,
-     f"with DGPOTrainer loss_type only selects TRL's normalization: one of {', '.join(NORMALIZATIONS)}; "
-     "the per-token loss is loss_name"),
+     f"with DGPOTrainer loss_type only selects TRL's normalization: one of {', '.join(NORMALIZATIONS)} "
+     "(cispo: TRL's cispo loss, mapped to dgpo_ref's); the per-token loss is loss_name"),
     ("importance_sampling_level", lambda a: a.importance_sampling_level != "token",
      "the dgpo_ref losses are token-level: use importance_sampling_level='token'"),
     ("delta", lambda a: a.delta is not None, "delta caps TRL's own clipped ratio; use dual_clip with loss_name"),
@@ -203,6 +241,7 @@ class DGPOTrainer(GRPOTrainer):
             loss = loss + self.router_aux_loss_coef * aux_loss / _accumulation(self, mode)
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
         self._log_loss_metrics(mode, metrics, mask, entropies, per_token_kl)
+        self._log_clip_ratios(mode, per_token_logps, old, advantages, mask)
         return loss
 
     def _log_loss_metrics(self, mode, metrics, mask, entropies, per_token_kl):
@@ -219,6 +258,32 @@ class DGPOTrainer(GRPOTrainer):
         record["entropy"].append(means[0])
         for r, value in zip(REGIONS, means[1:6]):
             record[f"region/{r}"].append(value)
-        record["clip_ratio/region_mean"].append(means[2] + means[3])  # LN + HP: outside the trust region
         if per_token_kl is not None:
             record["kl"].append(means[6])
+
+    def _log_clip_ratios(self, mode, per_token_logps, old, advantages, mask):
+        """TRL's ``clip_ratio/*`` (and ``cispo_clip_ratio``) from the regions, on TRL's raw advantages."""
+        with torch.no_grad():
+            hp = self.loss_hparams
+            region = classify(torch.exp(per_token_logps.detach() - old), advantages.expand_as(old),
+                              hp["eps_low"], hp["eps_high"])
+            mask = mask.to(per_token_logps.dtype)
+            low, high = (region == LN).to(mask) * mask, (region == HP).to(mask) * mask
+            sums = self.accelerator.reduce(torch.stack([low.sum(), high.sum(), mask.sum()]), reduction="sum")
+            per_seq = torch.stack([low.sum(-1), high.sum(-1)]) / mask.sum(-1)  # NaN for empty rows, as TRL
+            low_seq, high_seq = self.accelerator.gather(per_seq[0]), self.accelerator.gather(per_seq[1])
+        count = sums[2].clamp(min=1.0)
+        record = self._metrics[mode]
+        record["clip_ratio/low_mean"].append((sums[0] / count).item())
+        record["clip_ratio/high_mean"].append((sums[1] / count).item())
+        record["clip_ratio/region_mean"].append(((sums[0] + sums[1]) / count).item())
+        record["clip_ratio/low_min"].append(_nan_reduce(low_seq, torch.min))
+        record["clip_ratio/high_max"].append(_nan_reduce(high_seq, torch.max))
+        if self.loss_type == "cispo":
+            record["cispo_clip_ratio"].append((sums[1] / count).item())
+
+
+def _nan_reduce(values: torch.Tensor, reduce) -> float:
+    """TRL's nanmin/nanmax: the reduction over the non-NaN values, NaN when there are none."""
+    kept = values[~torch.isnan(values)]
+    return reduce(kept).item() if kept.numel() else math.nan

@@ -6,6 +6,11 @@ verl loads ``verl.plugins`` entry points inside ``import verl`` and swallows the
 every loss in ``METHODS`` is registered by ``dgpo_ref.integrations.verl_plugin``, says why when one
 is not, and runs each registered function once against ``dgpo_ref.policy_loss``.
 
+Given the run's configuration (Hydra overrides, as passed to ``verl.trainer.main_ppo``, and
+optionally ``--config FILE`` in place of verl's ``ppo_trainer.yaml``) it also composes it the way
+``main_ppo`` does and fails, one line each, on settings under which verl would train another loss
+than the one asked for (``CONFIG_CHECKS``).
+
 This module imports verl only inside :func:`check_main`; the plugin itself is ``verl_plugin``.
 """
 
@@ -66,11 +71,100 @@ def _smoke(name: str, fn) -> float:
     return abs(got.item() - want.item())
 
 
+POLICY_LOSS = "actor_rollout_ref.actor.policy_loss"
+CONFIG_CLASS = "dgpo_ref.integrations.verl_plugin.DGPOPolicyLossConfig"
+
+
+def _bypass_mode(cfg, registry) -> str | None:
+    """verl 0.9.1's rollout_corr_helper.apply_bypass_mode overwrites loss_mode with 'bypass_mode'."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.select(cfg, "algorithm.rollout_correction.bypass_mode", default=False):
+        mode = OmegaConf.select(cfg, f"{POLICY_LOSS}.loss_mode")
+        return (f"algorithm.rollout_correction.bypass_mode=True makes verl replace {POLICY_LOSS}.loss_mode="
+                f"{mode} by 'bypass_mode' (verl/trainer/ppo/rollout_corr_helper.py): set it to False")
+    return None
+
+
+def _registered(cfg, registry) -> str | None:
+    """verl looks loss_mode up in its registry only when the first update runs, hours in."""
+    from omegaconf import OmegaConf
+
+    mode = OmegaConf.select(cfg, f"{POLICY_LOSS}.loss_mode")
+    if mode not in registry:
+        return f"{POLICY_LOSS}.loss_mode={mode} is not a registered verl policy loss; choose one of {', '.join(sorted(registry))}"
+    return None
+
+
+def _carries_hparams(cfg, registry) -> str | None:
+    """Build the policy-loss config as verl's workers do; a method with n, m, beta needs our class."""
+    from omegaconf import OmegaConf
+    from verl.utils.config import omega_conf_to_dataclass
+
+    from dgpo_ref import LOSSES
+
+    node = OmegaConf.select(cfg, POLICY_LOSS)
+    mode, target = node.get("loss_mode"), node.get("_target_")
+    try:
+        built = omega_conf_to_dataclass(node)
+    except Exception as exc:  # noqa: BLE001 (hydra wraps the dataclass's own error; one line for the user)
+        reason = " ".join(str(exc).split())
+        return f"{POLICY_LOSS} (_target_={target}) cannot be built: {reason[:300]}"
+    needs = [k for k in EXTRA_HPARAMS if mode in METHODS and k in LOSSES[mode].defaults]
+    if needs and not any(c.__module__ + "." + c.__qualname__ == CONFIG_CLASS for c in type(built).__mro__):
+        return (f"{POLICY_LOSS}._target_={target} cannot carry {', '.join(needs)} of loss_mode={mode} (they "
+                f"would silently take their defaults): set {POLICY_LOSS}._target_={CONFIG_CLASS}")
+    return None
+
+
+CONFIG_CHECKS = (_bypass_mode, _registered, _carries_hparams)
+"""Each takes (composed verl config, POLICY_LOSS_REGISTRY) and returns None or the one-line reason."""
+
+
+def compose(config_file: str | None, overrides: list[str]):
+    """The config ``verl.trainer.main_ppo`` would run with these arguments (Hydra compose).
+
+    Without ``config_file``: verl's own ``ppo_trainer.yaml``; with it: that file as the primary
+    config (like main_ppo's ``--config-path DIR --config-name NAME``), verl's config directory on
+    Hydra's search path so that its ``defaults`` may name verl's configs.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    verl_dir = os.path.join(os.path.dirname(importlib.import_module("verl").__file__), "trainer", "config")
+    if config_file is None:
+        config_dir, name, extra = verl_dir, "ppo_trainer", []
+    else:
+        path = os.path.abspath(config_file)
+        config_dir, name = os.path.dirname(path), os.path.splitext(os.path.basename(path))[0]
+        extra = [f"hydra.searchpath=[file://{verl_dir}]"]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        return hydra_compose(config_name=name, overrides=[*extra, *overrides])
+
+
+def check_config(config_file: str | None, overrides: list[str], registry) -> list[str]:
+    """The reasons (possibly none) why verl would not train the configured loss as asked."""
+    from dgpo_cli import CliError
+
+    if config_file is not None and not os.path.isfile(config_file):
+        raise CliError(f"--config {config_file}: no such file")
+    try:
+        cfg = compose(config_file, overrides)
+    except Exception as exc:  # noqa: BLE001 (Hydra's own message names the bad override or file)
+        raise CliError(f"the verl config does not compose: {' '.join(str(exc).split())[:300]}") from exc
+    return [reason for check in CONFIG_CHECKS if (reason := check(cfg, registry))]
+
+
 def check_main(argv: list[str]) -> int:
     from dgpo_cli import ArgumentParser, CliError
 
     parser = ArgumentParser(prog="dgpo verl-check", description=__doc__.splitlines()[0])
-    parser.parse_args(argv)
+    parser.add_argument("--config", metavar="FILE", help="a verl YAML config used instead of verl's ppo_trainer.yaml")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="Hydra overrides as given to verl.trainer.main_ppo (e.g. the launch scripts')")
+    args = parser.parse_args(argv)
     try:
         import verl
         from verl.trainer.ppo.core_algos import POLICY_LOSS_REGISTRY
@@ -85,4 +179,10 @@ def check_main(argv: list[str]) -> int:
         if not err <= 1e-6:
             raise CliError(f"verl loss {name!r} differs from dgpo_ref.policy_loss by {err:.3g}")
         print(f"  {name:8s} ok  (|loss - dgpo_ref| = {err:.1e})")
+    if args.config is None and not args.overrides:
+        return 0
+    reasons = check_config(args.config, args.overrides, POLICY_LOSS_REGISTRY)
+    if reasons:
+        raise CliError("; ".join(reasons))
+    print("config: verl will train the configured policy loss")
     return 0

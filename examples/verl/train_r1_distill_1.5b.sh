@@ -13,6 +13,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=examples/verl/common.sh
 . "$here/common.sh"
 
-# verl ignores a plugin that fails to import; fail here, loudly, instead.
-dgpo verl-check
+# verl ignores a plugin that fails to import, and some settings replace the loss: check both here,
+# with the interpreter that trains and the overrides it gets (dgpo verl-check, docs/scale.md).
+"$VERL_PYTHON" -m dgpo_cli verl-check "${DGPO_OVERRIDES[@]}" "$@"
 exec "$VERL_PYTHON" -m verl.trainer.main_ppo "${DGPO_OVERRIDES[@]}" "$@"

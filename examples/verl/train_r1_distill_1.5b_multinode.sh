@@ -22,5 +22,6 @@ fi
 . "$here/common.sh"
 export RAY_ADDRESS="${RAY_ADDRESS:-auto}"  # join the running cluster instead of starting one
 
-dgpo verl-check
+# the check runs with the interpreter that trains and the overrides it gets (docs/scale.md)
+"$VERL_PYTHON" -m dgpo_cli verl-check "${DGPO_OVERRIDES[@]}" "$@"
 exec "$VERL_PYTHON" -m verl.trainer.main_ppo "${DGPO_OVERRIDES[@]}" "$@"

@@ -6,7 +6,10 @@
 - With ``loss_name="grpo"`` (dgpo_ref's PPO clip, TRL's own per-token formula) DGPOTrainer's loss
   equals GRPOTrainer's on the same inputs, for every normalization, with the KL term, TRL's vLLM
   importance-sampling correction, the entropy mask and the off-policy mask switched on: the
-  trainer keeps everything of TRL's but the per-token loss.
+  trainer keeps everything of TRL's but the per-token loss. TRL's ``clip_ratio/*`` metrics are
+  logged with TRL's values.
+- ``loss_type="cispo"`` is TRL's cispo (absolute cap epsilon_high, no floor), mapped onto dgpo_ref's
+  cispo: loss and gradients equal GRPOTrainer's cispo; dgpo_ref's cispo with the same epsilons differs.
 """
 
 import warnings
@@ -112,7 +115,11 @@ def test_two_training_steps_use_dgpo_refs_loss(tmp_path):
         torch.testing.assert_close(call["grad"], want_grad, rtol=1e-5, atol=1e-9)
     assert moved >= 1, "the ratio never left 1: the test would not see DGPO's boundaries"
     logged = {k for row in trainer.state.log_history for k in row}
-    assert {"region/IN", "region/LN", "region/HP", "clip_ratio/region_mean", "entropy"} <= logged
+    assert {"region/IN", "region/LN", "region/HP", "entropy", *TRL_CLIP_METRICS} <= logged
+
+
+TRL_CLIP_METRICS = ("clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean",
+                    "clip_ratio/low_min", "clip_ratio/high_max")
 
 
 def _inputs(trainer, seed=0, rows=4, length=5):
@@ -158,6 +165,11 @@ def test_keeps_trls_masks_is_correction_kl_and_normalization(tmp_path, loss_type
     got = ours._compute_loss(ours.model, inputs)
     want = theirs._compute_loss(theirs.model, inputs)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    clipped = 0.0
+    for key in TRL_CLIP_METRICS:  # TRL's dashboard names, with TRL's values
+        assert ours._metrics["train"][key] == pytest.approx(theirs._metrics["train"][key], abs=1e-6), key
+        clipped += theirs._metrics["train"][key][0]
+    assert clipped > 0, "no token was clipped: the metric comparison would be vacuous"
     ours.vllm_importance_sampling_correction = False  # control: the comparison does see the IS factor
     assert not torch.allclose(ours._compute_loss(ours.model, inputs), want)
     got.backward()
@@ -166,9 +178,64 @@ def test_keeps_trls_masks_is_correction_kl_and_normalization(tmp_path, loss_type
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-7)
 
 
+def _trainers(tmp_path, ours_overrides, theirs_overrides):
+    common = dict(beta=0.0, max_steps=1, epsilon=0.2)
+    ours = DGPOTrainer(model=_model(2), reward_funcs=count_a, train_dataset=_dataset(), processing_class=_tokenizer(),
+                       args=_config(tmp_path, **{"n": None, "m": None, "loss_name": None, **common, **ours_overrides}))
+    base_args = {k: v for k, v in _settings(tmp_path, **common, **theirs_overrides).items()
+                 if k not in ("loss_name", "n", "m")}
+    theirs = GRPOTrainer(model=_model(2), reward_funcs=count_a, args=GRPOConfig(**base_args), processing_class=_tokenizer(),
+                         train_dataset=_dataset())
+    for trainer in (ours, theirs):
+        trainer.current_gradient_accumulation_steps = 2
+        trainer.model.train()
+    inputs = _inputs(ours)
+    g = torch.Generator().manual_seed(5)  # ratios far from 1 on both sides: above the cap 5, below 1 - 0.2
+    inputs["old_per_token_logps"] = (inputs["old_per_token_logps"] + torch.randn(4, 5, generator=g) * 2.5).clamp(max=-1e-4)
+    return ours, theirs, inputs
+
+
+def _loss_and_grads(trainer, inputs):
+    trainer.model.zero_grad()
+    loss = trainer._compute_loss(trainer.model, inputs)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in trainer.model.parameters()]
+
+
+def test_trl_cispo_is_mapped_to_trls_semantics(tmp_path):
+    ours, theirs, inputs = _trainers(tmp_path, {"loss_type": "cispo", "epsilon_high": 5.0},
+                                     {"loss_type": "cispo", "epsilon_high": 5.0})
+    assert ours.args.loss_name == "cispo" and ours.loss_hparams["eps_high"] == 4.0
+    ratio = torch.exp(ours._get_per_token_logps_and_entropies(
+        ours.model, torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], 1),
+        torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], 1), 5)[0] - inputs["old_per_token_logps"])
+    assert bool((ratio > 5).any()) and bool((ratio < 0.8).any()), "the cap and the (absent) floor must both be hit"
+    got, got_grads = _loss_and_grads(ours, inputs)
+    want, want_grads = _loss_and_grads(theirs, inputs)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+    for p, q in zip(got_grads, want_grads):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-7)
+    assert ours._metrics["train"]["cispo_clip_ratio"] == pytest.approx(theirs._metrics["train"]["cispo_clip_ratio"])
+    assert theirs._metrics["train"]["cispo_clip_ratio"][0] > 0
+
+
+def test_dgpo_refs_cispo_with_trls_epsilons_is_another_loss(tmp_path):
+    # the difference the mapping exists for: a floor at 1 - epsilon and a cap at 1 + epsilon_high
+    ours, theirs, inputs = _trainers(tmp_path, {"loss_type": "dapo", "loss_name": "cispo", "epsilon_high": 5.0},
+                                     {"loss_type": "cispo", "epsilon_high": 5.0})
+    got, got_grads = _loss_and_grads(ours, inputs)
+    want, want_grads = _loss_and_grads(theirs, inputs)
+    diff = max(((p - q).norm() / q.norm()).item() for p, q in zip(got_grads, want_grads))
+    print(f"dgpo_ref cispo vs TRL cispo with epsilon_high=5.0: relative gradient difference {diff:.3f}")
+    assert diff > 1e-2
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
+        ({"loss_type": "cispo", "loss_name": "dgpo"}, "selects TRL's cispo loss"),
+        ({"loss_type": "cispo", "loss_name": None, "n": None, "m": None, "epsilon_high": 0.28},
+         r"epsilon_high=0.28 must be > 1 with loss_type='cispo'"),
         ({"loss_type": "sapo"}, "loss_type"),
         ({"importance_sampling_level": "sequence"}, "importance_sampling_level"),
         ({"delta": 2.0}, "delta"),

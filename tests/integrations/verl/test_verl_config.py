@@ -1,8 +1,9 @@
 """DGPOPolicyLossConfig through verl's config machinery, and the launch scripts in examples/verl/.
 
-The launch scripts are run with a stand-in interpreter that records its arguments; those
-overrides are then composed with verl's own ppo_trainer config (hydra, as verl's main_ppo does),
-the actor config is built the way verl's workers build it, and the loss is called with it.
+The launch scripts are run with a stand-in interpreter that records its arguments (and runs
+``-m dgpo_cli``, the check, with the real one); those overrides are then composed with verl's own
+ppo_trainer config (hydra, as verl's main_ppo does), the actor config is built the way verl's
+workers build it, and the loss is called with it.
 """
 
 import os
@@ -44,9 +45,11 @@ def test_verls_own_policy_loss_config_rejects_the_extra_keys():
 
 
 def _launch(tmp_path, script, env=None, args=()):
-    record = tmp_path / "argv.txt"
+    record, calls = tmp_path / "argv.txt", tmp_path / "calls.txt"
     stub = tmp_path / "python-stub"
-    stub.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{record}"\n')
+    stub.write_text(f'#!/bin/sh\necho "$1 $2" >> "{calls}"\n'
+                    f'if [ "$2" = dgpo_cli ]; then exec "{sys.executable}" "$@"; fi\n'
+                    f'printf "%s\\n" "$@" > "{record}"\n')
     stub.chmod(0o755)
     base = {k: v for k, v in os.environ.items() if k not in ("NNODES", "DGPO_N")}
     env = {**base, "VERL_PYTHON": str(stub), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
@@ -54,6 +57,8 @@ def _launch(tmp_path, script, env=None, args=()):
     out = subprocess.run(["bash", str(EXAMPLES / script), *args], capture_output=True, text=True, env=env,
                          timeout=120)
     argv = record.read_text().splitlines() if record.exists() else None
+    if argv is not None:  # verl launched: the check ran first, with the interpreter that trains
+        assert calls.read_text().splitlines() == ["-m dgpo_cli", "-m verl.trainer.main_ppo"]
     return out, argv
 
 
@@ -66,7 +71,8 @@ def _compose(overrides):
 def test_single_node_script_builds_the_papers_setting(tmp_path):
     out, argv = _launch(tmp_path, "train_r1_distill_1.5b.sh", args=["trainer.total_epochs=1"])
     assert out.returncode == 0, out.stderr
-    assert "policy losses registered" in out.stdout  # dgpo verl-check ran first
+    assert "policy losses registered" in out.stdout  # dgpo verl-check ran first ...
+    assert "config: verl will train the configured policy loss" in out.stdout  # ... on these overrides
     assert argv[:2] == ["-m", "verl.trainer.main_ppo"]
     cfg = _compose(argv[2:])
     assert cfg.algorithm.adv_estimator == "grpo" and not cfg.algorithm.use_kl_in_reward
@@ -104,6 +110,16 @@ def test_multinode_script_refuses_without_several_nodes(tmp_path, nnodes):
     out, argv = _launch(tmp_path, "train_r1_distill_1.5b_multinode.sh", env={"NNODES": nnodes} if nnodes else {})
     assert out.returncode != 0 and argv is None
     assert "NNODES" in out.stderr
+
+
+@pytest.mark.parametrize("override, reason", [
+    ("algorithm.rollout_correction.bypass_mode=True", "bypass_mode=True makes verl replace"),
+    ("actor_rollout_ref.actor.policy_loss.loss_mode=dgpo_typo", "is not a registered verl policy loss"),
+])
+def test_launch_script_stops_before_verl_on_a_config_that_changes_the_loss(tmp_path, override, reason):
+    out, argv = _launch(tmp_path, "train_r1_distill_1.5b.sh", args=[override])
+    assert out.returncode == 2 and argv is None, out.stderr
+    assert reason in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
 def test_the_override_lines_in_docs_scale_md_build_the_config():
