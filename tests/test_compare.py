@@ -80,7 +80,7 @@ def test_compare_end_to_end_skips_and_resumes(tmp_path):
     (["--methods", "dgpo", "nope"], "unknown loss 'nope'"),
     (["--seeds", "1"], "--seeds must be >= 2"),
     (["--lr", "dgpo"], "not a number"),
-    (["--set", "staleness=-1"], "staleness must be >= 0"),
+    (["--set", "staleness=-1"], "staleness must be an integer >= 0"),
 ])
 def test_bad_arguments_are_one_line(tmp_path, capsys, args, message):
     import dgpo_cli

@@ -82,7 +82,7 @@ def test_train_ends_with_a_summary_and_a_drawn_plot(smoke):
     assert s["run folder"].startswith(str(run)) and s["checkpoint"] == str(run / "checkpoint")
     assert s["plot"] == str(run / "metrics.png") and (run / "metrics.png").stat().st_size > 10_000
     assert s["resume"] == f"dgpo train --output {run} --resume --set steps=6"
-    assert s["evaluate"].startswith(f"dgpo eval --model {run / 'checkpoint'} --task add2 --k 2 ")
+    assert s["evaluate"].startswith(f"dgpo eval --model {run / 'checkpoint'} --task copy-digit --k 2 ")
     # the printed evaluation command runs as printed, on the run's own held-out set
     ev = _dgpo(shlex.split(s["evaluate"])[1:], timeout=120)
     assert ev.returncode == 0, ev.stderr[-1000:]

@@ -9,7 +9,7 @@ from pathlib import Path
 from . import checkpoint
 from .config import TrainConfig
 
-EVAL_FIELDS = ("eval_size", "eval_task", "prompt_field", "answer_field", "prompt_suffix", "reward", "max_new_tokens",
+EVAL_FIELDS = ("eval_size", "test_size", "eval_task", "prompt_field", "answer_field", "prompt_suffix", "reward", "max_new_tokens",
                "eval_temperature", "chat_template", "system_prompt", "backend", "dtype", "seed")
 """Config fields `dgpo eval` reads besides --task and --k: passed with --set when the run's differ from
 the defaults, so that the printed command evaluates as the run did."""
