@@ -39,6 +39,8 @@ class TrainConfig:
     visible, else ``cpu``), ``cpu``, ``cuda`` or ``cuda:N``."""
     max_new_tokens: int = 16
     """Longest completion, in tokens; a completion cut here is kept (reward computed on its text).
+    A task family may recommend its own (``mathematics:*``: 64), used unless the preset or ``--set``
+    gives one (``build_config``).
     16 fits the equation form the model settles on for every ``arith-mixed`` problem
     ("523 + 789 = 1312." and EOS: SmolLM2 spends one token per digit), while "To solve this
     problem, we need to..." openings are cut before any number and score 0, which pushes the model
@@ -67,7 +69,10 @@ class TrainConfig:
     task: str = "arith-mixed"
     """A built-in generator in ``trainer.tasks.GENERATORS`` (``add2``: two-digit addition;
     ``arith-mixed``: + and − of 1- to 3-digit numbers, × of 1- to 2-digit numbers; untrained greedy
-    accuracy 9 %) or a path to a ``.jsonl`` / ``.parquet`` file."""
+    accuracy 9 %), a task family ``<prefix>:<spec>`` in ``trainer.tasks.FAMILIES``
+    (``mathematics:arithmetic``, ``mathematics:arithmetic/add_or_sub,mul``: DeepMind's
+    mathematics_dataset, needs the ``mathematics`` extra; its recommended ``reward``,
+    ``max_new_tokens`` and ``prompt_suffix`` apply unless set) or a path to a ``.jsonl`` / ``.parquet`` file."""
     eval_task: str = ""
     """Held-out file for a file task (empty: hold out ``eval_size`` rows of ``task``). Built-in
     generators always produce a held-out set disjoint from training problems."""
@@ -76,10 +81,12 @@ class TrainConfig:
     answer_field: str = "answer"
     """Field of a data row holding the reference answer (MATH: ``solution``; its \\boxed{} is used)."""
     prompt_suffix: str = ""
-    """Text appended to every file-task question (e.g. "Put the final answer in \\boxed{}.")."""
+    """Text appended to every file-task or task-family question (e.g. "Put the final answer in
+    \\boxed{}."); ``mathematics:*`` recommends " Give the final answer in \\boxed{}."."""
     reward: str = "number"
     """A name in ``trainer.rewards.REWARDS``: ``number`` (final number or \\boxed{} equals the
-    answer) or ``math`` (math-verify, in a worker process with a timeout)."""
+    answer) or ``math`` (math-verify, in a worker process with a timeout). ``mathematics:*`` tasks
+    recommend ``math`` (fractions, surds), used unless the preset or ``--set`` gives a reward."""
 
     # --- algorithm -----------------------------------------------------------------------------
     loss: str = "dgpo"
@@ -147,7 +154,10 @@ class TrainConfig:
     eval_every: int = 5
     """Evaluate on the held-out set every this many steps (and at step 0 and the end); 0 disables."""
     eval_size: int = 256
-    """Held-out problems."""
+    """Held-out problems (the validation split, evaluated during training)."""
+    test_size: int = 256
+    """Problems in each test split of a task that has them (``mathematics:*``: ``interpolation`` and
+    ``extrapolation``), reported separately from the validation split."""
     eval_k: int = 1
     """Samples per held-out problem: k = 1 is greedy Avg@1; k > 1 samples at ``eval_temperature``
     and reports Avg@k and the unbiased Pass@k."""
@@ -216,17 +226,28 @@ def _parse_value(name: str, raw: str, current: Any) -> Any:
 
 
 def build_config(preset: str = "default", sets: list[str] | None = None) -> TrainConfig:
-    """The config of ``preset`` with ``key=value`` overrides applied; ValueError on a bad key/value."""
+    """The config of ``preset`` with ``key=value`` overrides applied; ValueError on a bad key/value.
+
+    Precedence, lowest first: the dataclass defaults, the values the task's family recommends
+    (``trainer.tasks.recommended_settings``, e.g. ``mathematics:*`` -> reward ``math``), the preset,
+    ``--set``. A recommended value thus never replaces one the user chose."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     cfg = TrainConfig(**PRESETS[preset])
     names = {f.name for f in dataclasses.fields(TrainConfig)}
+    chosen = set(PRESETS[preset])
     for item in sets or []:
         key, sep, raw = item.partition("=")
         if not sep or key not in names:
             raise ValueError(f"--set {item!r}: expected key=value with key one of the config fields "
                              f"({', '.join(sorted(names))})")
         setattr(cfg, key, _parse_value(key, raw, getattr(cfg, key)))
+        chosen.add(key)
+    from .tasks import recommended_settings
+
+    for key, value in recommended_settings(cfg.task).items():
+        if key not in chosen:
+            setattr(cfg, key, value)
     return cfg
 
 
@@ -245,7 +266,7 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
 
 # --- checks that run before any model is loaded ---------------------------------------------------
 _POSITIVE_INT = ("prompts_per_step", "group_size", "mini_batches", "epochs", "micro_batch_size",
-                 "max_new_tokens", "steps", "eval_size", "eval_k", "logprob_chunk")
+                 "max_new_tokens", "steps", "eval_size", "test_size", "eval_k", "logprob_chunk")
 _NON_NEGATIVE = ("max_minutes", "eval_every", "save_every", "warmup_steps", "lr_decay_start",
                  "lr_decay_steps", "max_grad_norm",
                  "weight_decay", "tis_cap")

@@ -1,9 +1,11 @@
-"""Tasks: questions with verifiable answers. Built-in seeded arithmetic generators, or local files.
+"""Tasks: questions with verifiable answers. Built-in seeded arithmetic generators, task families
+named by a prefix (``mathematics:<module>``), or local files.
 
 A task is two lists of :class:`Problem` (train, held-out). Built-in generators draw the held-out set
 first and never give a training problem that is also held out. Files are JSONL (one object per
 line) or Parquet with configurable prompt/answer fields; every row is checked before training and a
-bad row is an error naming the file and the line (row).
+bad row is an error naming the file and the line (row). A task family (``FAMILIES``) may recommend
+config values (its reward, its completion length) that apply unless the user set them.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import json
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -93,10 +96,13 @@ class FileTask:
         return self.rows[order[pos]]
 
 
-def prompt_probe(task: GeneratedTask | FileTask) -> list[Problem]:
+def prompt_probe(task) -> list[Problem]:
     """Problems whose prompts bound the rollout engine's prompt length: every row of a file task (vLLM
-    rejects a prompt over ``max_model_len``, and a long one would have its completion cut), or a
-    generator's held-out set and first 256 training draws (its prompts are bounded by construction)."""
+    rejects a prompt over ``max_model_len``, and a long one would have its completion cut), a family
+    task's own probe, or a generator's held-out set and first 256 training draws (its prompts are
+    bounded by construction)."""
+    if hasattr(task, "probe_problems"):
+        return task.probe_problems()
     if isinstance(task, FileTask):
         return task.rows + task.heldout
     return task.heldout + [task.train_problem(i) for i in range(256)]
@@ -178,16 +184,61 @@ def load_file(path: str, prompt_field: str, answer_field: str, suffix: str = "")
     return problems
 
 
+# --- task families: ``<prefix>:<spec>`` -------------------------------------------------------------
+def _mathematics(spec: str, cfg):
+    from .mathematics import MathematicsTask
+
+    return MathematicsTask(spec, seed=cfg.seed, eval_size=cfg.eval_size, test_size=cfg.test_size,
+                           planned=cfg.steps * cfg.prompts_per_step, suffix=cfg.prompt_suffix)
+
+
+def _mathematics_recommended() -> dict[str, Any]:
+    from .mathematics import RECOMMENDED
+
+    return RECOMMENDED
+
+
+@dataclass(frozen=True)
+class Family:
+    """A task family: ``build(spec, cfg)`` makes the task of ``<prefix>:<spec>``; ``recommended()``
+    gives the config values it applies unless the preset or ``--set`` chose them."""
+
+    build: Callable[[str, Any], Any]
+    recommended: Callable[[], dict[str, Any]] = field(default=dict)
+    example: str = ""
+
+
+FAMILIES: dict[str, Family] = {
+    "mathematics": Family(_mathematics, _mathematics_recommended, "mathematics:arithmetic/add_or_sub,mul"),
+}
+"""Task-name prefix -> family (``mathematics``: DeepMind's mathematics_dataset, trainer/mathematics.py)."""
+
+
+def family_of(task: str) -> tuple[Family, str] | None:
+    """(family, spec) for ``<prefix>:<spec>`` names, else None."""
+    prefix, sep, spec = task.partition(":")
+    return (FAMILIES[prefix], spec) if sep and prefix in FAMILIES else None
+
+
+def recommended_settings(task: str) -> dict[str, Any]:
+    """Config values the task's family recommends ({} for built-ins and files)."""
+    found = family_of(task)
+    return dict(found[0].recommended()) if found else {}
+
+
 _PATHLIKE = re.compile(r"[/\\.]")
 
 
-def build_task(cfg) -> GeneratedTask | FileTask:
-    """The task named by ``cfg.task``; TaskError (file and line) on any problem, before training."""
+def build_task(cfg):
+    """The task named by ``cfg.task``; TaskError (file and line, or the valid names) on any problem, before training."""
+    found = family_of(cfg.task)
+    if found is not None:
+        return found[0].build(found[1], cfg)
     if cfg.task in GENERATORS:
         return GeneratedTask(cfg.task, cfg.seed, cfg.eval_size)
     if not _PATHLIKE.search(cfg.task):
-        raise TaskError(f"unknown task {cfg.task!r}; choose a built-in ({', '.join(GENERATORS)}) "
-                        f"or a path to a .jsonl/.parquet file")
+        raise TaskError(f"unknown task {cfg.task!r}; choose a built-in ({', '.join(GENERATORS)}), a family "
+                        f"({', '.join(f.example for f in FAMILIES.values())}) or a path to a .jsonl/.parquet file")
     rows = load_file(cfg.task, cfg.prompt_field, cfg.answer_field, cfg.prompt_suffix)
     if cfg.eval_task:
         return FileTask(rows, load_file(cfg.eval_task, cfg.prompt_field, cfg.answer_field, cfg.prompt_suffix)[: cfg.eval_size], cfg.seed)
