@@ -195,7 +195,8 @@ _R1_DISTILL = dict(
     # (dtype bfloat16 with mixed_precision, the defaults: a pure-bfloat16 AdamW step at lr 1e-6 rounds away)
     # One 8k-token sequence per micro-batch: about 23 GB of activations for the 1.5B model.
     model="/path/to/DeepSeek-R1-Distill-Qwen-1.5B", backend="vllm", system_prompt="default",
-    task="/path/to/dapo-math-17k.parquet", prompt_field="prompt", answer_field="answer",
+    # DAPO-Math-17k's columns: prompt (a chat list), reward_model {ground_truth, style}, data_source, ...
+    task="/path/to/dapo-math-17k.parquet", prompt_field="prompt", answer_field="reward_model.ground_truth",
     prompt_suffix=" Please reason step by step, and put your final answer within \\boxed{}.",
     reward="math", max_new_tokens=8192, temperature=1.0, prompts_per_step=32, group_size=16,
     mini_batches=4, micro_batch_size=1, lr=1e-6, min_lr_ratio=1.0, warmup_steps=10, steps=500, eval_every=25,
