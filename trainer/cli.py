@@ -88,11 +88,16 @@ def eval_main(argv: list[str]) -> int:
         path = resolve_model(cfg.model)
         model, tok = load_policy(path, cfg.dtype, resolve_device(cfg.device))
         encode = make_encoder(tok, cfg.chat_template, cfg.system_prompt)
-        max_prompt = max(len(encode(p.prompt)) for p in task.heldout)
+        splits = getattr(task, "splits", None) or {"eval": task.heldout}
+        max_prompt = max(len(encode(p.prompt)) for split in splits.values() for p in split)
         engine = build_rollout(backend, model, tok, path, cfg, max_prompt + 8)
-        result = evaluate(engine, encode, task.heldout, reward=cfg.reward, k=cfg.eval_k,
+        result = {}
+        for name, problems in splits.items():  # a task with splits: "<split>/avg@k" for each
+            ev = evaluate(engine, encode, problems, reward=cfg.reward, k=cfg.eval_k,
                           temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
                           decode=lambda ids: tok.decode(ids, skip_special_tokens=True), seed=cfg.seed)
+            result.update({f"{name}/{key.split('/', 1)[1]}": v for key, v in ev.items()})
+            result[f"{name}/problems"] = len(problems)
     except (ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
     print(json.dumps({"model": args.model, "task": cfg.task, "problems": len(task.heldout), **result}))

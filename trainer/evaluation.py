@@ -23,7 +23,8 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 def evaluate(engine, encode, problems, *, reward: str, k: int, temperature: float, max_new_tokens: int,
              decode, seed: int) -> dict[str, float]:
-    """``eval/avg@k``, ``eval/pass@k`` (and ``eval/pass@1``) over ``problems`` with the rollout engine."""
+    """``eval/avg@k``, ``eval/pass@k`` (and ``eval/pass@1``), the mean response length and the fraction
+    of completions that finished (EOS before ``max_new_tokens``) over ``problems`` with the rollout engine."""
     prompts = [encode(p.prompt) for p in problems]
     greedy = k == 1
     outs = engine.generate(prompts, k, temperature=0.0 if greedy else temperature, max_new_tokens=max_new_tokens,
@@ -37,4 +38,5 @@ def evaluate(engine, encode, problems, *, reward: str, k: int, temperature: floa
     result = {f"eval/avg@{k}": sum(correct) / (n * k), f"eval/pass@{k}": sum(pass_at_k(k, c, k) for c in correct) / n}
     result["eval/pass@1"] = sum(pass_at_k(k, c, 1) for c in correct) / n
     result["eval/response_length"] = sum(len(o.token_ids) for o in outs) / len(outs)
+    result["eval/finished"] = sum(o.finished for o in outs) / len(outs)  # the rest were cut at max_new_tokens
     return result
