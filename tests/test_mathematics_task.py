@@ -14,7 +14,7 @@ import dgpo_cli  # noqa: E402
 from trainer import mathematics  # noqa: E402
 from trainer.config import build_config  # noqa: E402
 from trainer.rewards import math_reward  # noqa: E402
-from trainer.tasks import TaskError, build_task  # noqa: E402
+from trainer.tasks import Problem, TaskError, build_task  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,3 +150,23 @@ def test_bad_names_fail_with_the_valid_ones(spec, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "choose from" in err
     assert not (tmp_path / "r").exists()  # nothing written
+
+
+def test_dgpo_eval_reports_every_split_and_the_finished_fraction(capsys):
+    from trainer.evaluation import evaluate
+    from trainer.rollout import Completion
+
+    class Engine:  # three completions: two ended with EOS, one cut
+        def generate(self, prompts, n, **kw):
+            return [Completion([1, 2], [0.0, 0.0], True), Completion([1], [0.0], True), Completion([7] * 5, [0.0] * 5, False)]
+
+    problems = [Problem(f"q{i}", "1") for i in range(3)]
+    ev = evaluate(Engine(), lambda q: [0], problems, reward="number", k=1, temperature=0, max_new_tokens=5,
+                  decode=lambda ids: "", seed=0)
+    assert ev["eval/finished"] == pytest.approx(2 / 3) and ev["eval/response_length"] == pytest.approx(8 / 3)
+    assert dgpo_cli.main(["eval", "--model", "tiny-llama", "--task", "mathematics:arithmetic/add_or_sub",
+                          "--set", "eval_size=3", "--set", "test_size=2", "--set", "backend=hf",
+                          "--set", "max_new_tokens=3", "--set", "chat_template=false"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for split, n in (("val", 3), ("interpolation", 2), ("extrapolation", 2)):
+        assert out[f"{split}/problems"] == n and 0 <= out[f"{split}/finished"] <= 1 and f"{split}/avg@1" in out
