@@ -39,7 +39,7 @@ class TrainConfig:
     visible, else ``cpu``), ``cpu``, ``cuda`` or ``cuda:N``."""
     max_new_tokens: int = 16
     """Longest completion, in tokens; a completion cut here is kept (reward computed on its text).
-    A task family may recommend its own (``mathematics:*``: 64), used unless the preset or ``--set``
+    A task family may recommend its own (``mathematics:*``: 160), used unless the preset or ``--set``
     gives one (``build_config``).
     16 fits the equation form the model settles on for every ``arith-mixed`` problem
     ("523 + 789 = 1312." and EOS: SmolLM2 spends one token per digit), while "To solve this
@@ -58,7 +58,7 @@ class TrainConfig:
     system_prompt: str = ""
     """System turn for chat-templated prompts. ``""`` sends an empty system turn (shorter prompts:
     SmolLM2's template otherwise inserts a 16-token default); ``default`` sends none, leaving the
-    template's own default."""
+    template's own default. ``mathematics:*`` recommends one asking for only the boxed answer."""
     vllm_gpu_memory_utilization: float = 0.3
     """Fraction of GPU memory vLLM may take for weights and KV cache (GPU only)."""
     vllm_sleep: bool = True
@@ -72,7 +72,8 @@ class TrainConfig:
     accuracy 9 %), a task family ``<prefix>:<spec>`` in ``trainer.tasks.FAMILIES``
     (``mathematics:arithmetic``, ``mathematics:arithmetic/add_or_sub,mul``: DeepMind's
     mathematics_dataset, needs the ``mathematics`` extra; its recommended ``reward``,
-    ``max_new_tokens`` and ``prompt_suffix`` apply unless set) or a path to a ``.jsonl`` / ``.parquet`` file."""
+    ``max_new_tokens``, ``system_prompt`` and ``prompt_suffix`` apply unless set) or a path to a
+    ``.jsonl`` / ``.parquet`` file."""
     eval_task: str = ""
     """Held-out file for a file task (empty: hold out ``eval_size`` rows of ``task``). Built-in
     generators always produce a held-out set disjoint from training problems."""

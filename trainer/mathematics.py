@@ -55,12 +55,17 @@ MAX_DRAWS = 50
 
 RECOMMENDED = {
     "reward": "math",
-    "max_new_tokens": 64,
+    "max_new_tokens": 160,
+    "system_prompt": "You are a calculator. Reply with only the final answer in \\boxed{}, no explanation.",
     "prompt_suffix": " Give the final answer in \\boxed{}.",
 }
 """Config values this task applies unless the preset or ``--set`` gives them (trainer/config.py,
-``build_config``): the answers are integers, decimals, fractions and surds (``-4/11``, ``3*sqrt(2)``),
-which the ``math`` reward compares as values. Measured on SmolLM2-135M-Instruct (docs/trainer.md)."""
+``build_config``). ``math``: the answers are integers, decimals, fractions and surds (``-4/11``,
+``3*sqrt(2)``), compared as values. The wording and length, measured greedy on SmolLM2-135M-Instruct
+(50 val + 50 extrapolation arithmetic problems, docs/trainer.md): with only the suffix the model opens
+"To solve this problem, ..." and its median answer is 139 tokens (37 % still running at 192); with
+this system turn the median is 32 tokens and 78 % finish within 160 (the rest loop, repeating
+themselves, at any length); 16 or 64 tokens would cut most answers."""
 
 
 class MathematicsError(TaskError):
