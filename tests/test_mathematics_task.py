@@ -170,3 +170,15 @@ def test_dgpo_eval_reports_every_split_and_the_finished_fraction(capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for split, n in (("val", 3), ("interpolation", 2), ("extrapolation", 2)):
         assert out[f"{split}/problems"] == n and 0 <= out[f"{split}/finished"] <= 1 and f"{split}/avg@1" in out
+
+
+def test_dgpo_train_runs_on_the_task(tmp_path):
+    from trainer import loop
+
+    sets = ["task=mathematics:arithmetic/add_or_sub", "steps=1", "eval_every=1", "save_every=0", "progress=false",
+            "eval_size=2", "test_size=2", "max_new_tokens=4"]
+    loop.train(build_config("smoke", sets), tmp_path)
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and all(r["response_length/mean"] <= 4 for r in lines)
+    assert [json.loads(x)["iteration"] for x in (tmp_path / "eval.jsonl").read_text().splitlines()] == [0, 1]
+    assert json.loads((tmp_path / "config.json").read_text())["reward"] == "math"
