@@ -17,11 +17,16 @@ The problems come from the PyPI package ``mathematics-dataset`` 1.0.1 (Saxton et
 * each submodule contributes equally: problem ``j`` of a split comes from submodule ``j mod S``,
   training problem ``i`` from one drawn by its own seed.
 
-Upstream draws from the *global* ``random`` and ``numpy.random`` generators (and SymPy's ``randprime``
-from ``sympy.core.random``'s). Every draw here seeds all three from (task, seed, split, index) and
-restores their previous states afterwards, so problem ``i`` is a pure function of those and the
-trainer's own random streams are untouched. Held-out splits are generated once per process (cached
-by their arguments); training problems are generated when asked for (one per prompt).
+Determinism: upstream draws from the *global* ``random`` and ``numpy.random`` generators (and SymPy's
+``randprime`` from ``sympy.core.random``'s); every draw here seeds all three from (task, seed, split,
+index). Upstream also picks from Python sets whose order follows the string hash and ``id()``: the
+generation runs in a worker process started with ``PYTHONHASHSEED=0`` (``Worker``), and entities
+are hashed by creation order (``order_entities``). So problem ``i`` is the same in every process (a
+resumed run, ``dgpo eval``), and the trainer's own random streams are untouched. The worker builds
+the held-out splits once per task and serves training problems in chunks of 64 as the run asks.
+
+The three upstream fixes (SymPy, NumPy 2, entity order) live in the next section, each tested to be
+still needed (tests/test_mathematics_task.py).
 
 Questions and answers are upstream's text; upstream drops questions over 160 and answers over 30
 characters, and so does this module. The prompt is the question plus ``prompt_suffix``.
