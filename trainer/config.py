@@ -40,6 +40,8 @@ class TrainConfig:
     visible, else ``cpu``), ``cpu``, ``cuda`` or ``cuda:N``."""
     max_new_tokens: int = 16
     """Longest completion, in tokens; a completion cut here is kept (reward computed on its text).
+    A task family may recommend its own (``mathematics:*``: 160), used unless the preset or ``--set``
+    gives one (``build_config``).
     16 fits the equation form the model settles on for every ``arith-mixed`` problem
     ("523 + 789 = 1312." and EOS: SmolLM2 spends one token per digit), while "To solve this
     problem, we need to..." openings are cut before any number and score 0, which pushes the model
@@ -55,7 +57,7 @@ class TrainConfig:
     system_prompt: str = ""
     """System turn for chat-templated prompts. ``""`` sends an empty system turn (shorter prompts:
     SmolLM2's template otherwise inserts a 16-token default); ``default`` sends none, leaving the
-    template's own default."""
+    template's own default. ``mathematics:*`` recommends one asking for only the boxed answer."""
     vllm_gpu_memory_utilization: float = 0.3
     """Fraction of GPU memory vLLM may take for weights and KV cache (GPU only)."""
     vllm_sleep: bool = True
@@ -66,8 +68,11 @@ class TrainConfig:
     task: str = "arith-mixed"
     """A built-in generator in ``trainer.tasks.GENERATORS`` (``add2``: two-digit addition;
     ``arith-mixed``: + and − of 1- to 3-digit numbers, × of 1- to 2-digit numbers; untrained greedy
-    accuracy 9 %; ``copy-digit``: "Item 417. Copy the digit: 7", the smoke preset's task) or a path to
-    a ``.jsonl`` / ``.parquet`` file."""
+    accuracy 9 %; ``copy-digit``: "Item 417. Copy the digit: 7", the smoke preset's task), a task
+    family ``<prefix>:<spec>`` in ``trainer.tasks.FAMILIES`` (``mathematics:arithmetic``,
+    ``mathematics:arithmetic/add_or_sub,mul``: DeepMind's mathematics_dataset, needs the
+    ``mathematics`` extra; its recommended ``reward``, ``max_new_tokens``, ``system_prompt`` and
+    ``prompt_suffix`` apply unless set) or a path to a ``.jsonl`` / ``.parquet`` file."""
     eval_task: str = ""
     """Held-out file for a file task (empty: hold out ``eval_size`` rows of ``task``). Built-in
     generators always produce a held-out set disjoint from training problems."""
@@ -76,10 +81,12 @@ class TrainConfig:
     answer_field: str = "answer"
     """Field of a data row holding the reference answer (MATH: ``solution``; its \\boxed{} is used)."""
     prompt_suffix: str = ""
-    """Text appended to every file-task question (e.g. "Put the final answer in \\boxed{}.")."""
+    """Text appended to every file-task or task-family question (e.g. "Put the final answer in
+    \\boxed{}."); ``mathematics:*`` recommends " Give the final answer in \\boxed{}."."""
     reward: str = "number"
     """A name in ``trainer.rewards.REWARDS``: ``number`` (final number or \\boxed{} equals the
-    answer) or ``math`` (math-verify, in a worker process with a timeout)."""
+    answer) or ``math`` (math-verify, in a worker process with a timeout). ``mathematics:*`` tasks
+    recommend ``math`` (fractions, surds), used unless the preset or ``--set`` gives a reward."""
 
     # --- algorithm -----------------------------------------------------------------------------
     loss: str = "dgpo"
@@ -158,9 +165,10 @@ class TrainConfig:
     """Problems in the validation split: evaluated every ``eval_every`` steps, the split to tune
     on (learning rates, early stopping)."""
     test_size: int = 256
-    """Problems in the test split, disjoint from validation and training, evaluated alongside it and
-    reported (0: no test split). Built-in tasks draw both from fixed streams independent of ``seed``,
-    so runs that differ in seed or loss are scored on the same problems (paired comparisons)."""
+    """Problems in each test split, disjoint from validation and training, evaluated alongside it and
+    reported (0: no test split): ``test`` for the built-in generators and files, ``interpolation`` and
+    ``extrapolation`` for ``mathematics:*``. Built-in tasks draw them from fixed streams independent
+    of ``seed``, so runs that differ in seed or loss are scored on the same problems (paired)."""
     eval_k: int = 1
     """Samples per held-out problem: k = 1 is greedy Avg@1; k > 1 samples at ``eval_temperature``
     and reports Avg@k and the unbiased Pass@k."""
@@ -205,7 +213,8 @@ _R1_DISTILL = dict(
     # (dtype bfloat16 with mixed_precision, the defaults: a pure-bfloat16 AdamW step at lr 1e-6 rounds away)
     # One 8k-token sequence per micro-batch: about 23 GB of activations for the 1.5B model.
     model="/path/to/DeepSeek-R1-Distill-Qwen-1.5B", backend="vllm", system_prompt="default",
-    task="/path/to/dapo-math-17k.parquet", prompt_field="prompt", answer_field="answer",
+    # DAPO-Math-17k's columns: prompt (a chat list), reward_model {ground_truth, style}, data_source, ...
+    task="/path/to/dapo-math-17k.parquet", prompt_field="prompt", answer_field="reward_model.ground_truth",
     prompt_suffix=" Please reason step by step, and put your final answer within \\boxed{}.",
     reward="math", max_new_tokens=8192, temperature=1.0, prompts_per_step=32, group_size=16,
     mini_batches=4, micro_batch_size=1, lr=1e-6, min_lr_ratio=1.0, warmup_steps=10, steps=500, eval_every=25,
@@ -240,17 +249,28 @@ def _parse_value(name: str, raw: str, current: Any) -> Any:
 
 
 def build_config(preset: str = "default", sets: list[str] | None = None) -> TrainConfig:
-    """The config of ``preset`` with ``key=value`` overrides applied; ValueError on a bad key/value."""
+    """The config of ``preset`` with ``key=value`` overrides applied; ValueError on a bad key/value.
+
+    Precedence, lowest first: the dataclass defaults, the values the task's family recommends
+    (``trainer.tasks.recommended_settings``, e.g. ``mathematics:*`` -> reward ``math``), the preset,
+    ``--set``. A recommended value thus never replaces one the user chose."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     cfg = TrainConfig(**PRESETS[preset])
     names = {f.name for f in dataclasses.fields(TrainConfig)}
+    chosen = set(PRESETS[preset])
     for item in sets or []:
         key, sep, raw = item.partition("=")
         if not sep or key not in names:
             raise ValueError(f"--set {item!r}: expected key=value with key one of the config fields "
                              f"({', '.join(sorted(names))})")
         setattr(cfg, key, _parse_value(key, raw, getattr(cfg, key)))
+        chosen.add(key)
+    from .tasks import recommended_settings
+
+    for key, value in recommended_settings(cfg.task).items():
+        if key not in chosen:
+            setattr(cfg, key, value)
     return cfg
 
 

@@ -1,4 +1,5 @@
-"""Tasks: questions with verifiable answers. Built-in seeded arithmetic generators, or local files.
+"""Tasks: questions with verifiable answers. Built-in seeded arithmetic generators, task families
+named by a prefix (``mathematics:<module>``), or local files.
 
 A task is a training stream of :class:`Problem` and held-out ``splits``: ``val`` (evaluated during
 training; the one to tune on) and ``test`` (reported). Built-in generators draw the held-out sets
@@ -8,7 +9,8 @@ bad row is an error naming the file and the line (row): not UTF-8, not JSON, a m
 answer that is a non-finite number, a prompt holding a chat-template control token. Repeated rows
 are dropped, a prompt given two different answers is an error naming both rows, and training rows
 whose prompt is also in ``eval_task`` are dropped: a file task's ``report`` counts what was dropped
-(``config.json`` records it as ``task_report``), and an empty held-out set is an error.
+(``config.json`` records it as ``task_report``), and an empty held-out set is an error. A task family (``FAMILIES``) may recommend
+config values (its reward, its completion length) that apply unless the user set them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -158,8 +161,11 @@ def heldout_problems(task) -> list[Problem]:
 
 def prompt_probe(task: GeneratedTask | FileTask) -> list[Problem]:
     """Problems whose prompts bound the rollout engine's prompt length: every row of a file task (vLLM
-    rejects a prompt over ``max_model_len``, and a long one would have its completion cut), or a
-    generator's held-out set and first 256 training draws (its prompts are bounded by construction)."""
+    rejects a prompt over ``max_model_len``, and a long one would have its completion cut), a family
+    task's own probe, or a generator's held-out set and first 256 training draws (its prompts are
+    bounded by construction)."""
+    if hasattr(task, "probe_problems"):
+        return task.probe_problems()
     if isinstance(task, FileTask):
         return task.rows + heldout_problems(task)
     return heldout_problems(task) + [task.train_problem(i) for i in range(256)]
@@ -285,16 +291,61 @@ def warn(message: str) -> None:
     print(f"dgpo: warning: {message}", file=sys.stderr)
 
 
+# --- task families: ``<prefix>:<spec>`` -------------------------------------------------------------
+def _mathematics(spec: str, cfg):
+    from .mathematics import MathematicsTask
+
+    return MathematicsTask(spec, seed=cfg.seed, eval_size=cfg.eval_size, test_size=cfg.test_size,
+                           planned=cfg.steps * cfg.prompts_per_step, suffix=cfg.prompt_suffix)
+
+
+def _mathematics_recommended() -> dict[str, Any]:
+    from .mathematics import RECOMMENDED
+
+    return RECOMMENDED
+
+
+@dataclass(frozen=True)
+class Family:
+    """A task family: ``build(spec, cfg)`` makes the task of ``<prefix>:<spec>``; ``recommended()``
+    gives the config values it applies unless the preset or ``--set`` chose them."""
+
+    build: Callable[[str, Any], Any]
+    recommended: Callable[[], dict[str, Any]] = field(default=dict)
+    example: str = ""
+
+
+FAMILIES: dict[str, Family] = {
+    "mathematics": Family(_mathematics, _mathematics_recommended, "mathematics:arithmetic/add_or_sub,mul"),
+}
+"""Task-name prefix -> family (``mathematics``: DeepMind's mathematics_dataset, trainer/mathematics.py)."""
+
+
+def family_of(task: str) -> tuple[Family, str] | None:
+    """(family, spec) for ``<prefix>:<spec>`` names, else None."""
+    prefix, sep, spec = task.partition(":")
+    return (FAMILIES[prefix], spec) if sep and prefix in FAMILIES else None
+
+
+def recommended_settings(task: str) -> dict[str, Any]:
+    """Config values the task's family recommends ({} for built-ins and files)."""
+    found = family_of(task)
+    return dict(found[0].recommended()) if found else {}
+
+
 _PATHLIKE = re.compile(r"[/\\.]")
 
 
-def build_task(cfg) -> GeneratedTask | FileTask:
-    """The task named by ``cfg.task``; TaskError (file and line) on any problem, before training."""
+def build_task(cfg):
+    """The task named by ``cfg.task``; TaskError (file and line, or the valid names) on any problem, before training."""
+    found = family_of(cfg.task)
+    if found is not None:
+        return found[0].build(found[1], cfg)
     if cfg.task in GENERATORS:
         return GeneratedTask(cfg.task, cfg.seed, cfg.eval_size, cfg.test_size)
     if not _PATHLIKE.search(cfg.task):
-        raise TaskError(f"unknown task {cfg.task!r}; choose a built-in ({', '.join(GENERATORS)}) "
-                        f"or a path to a .jsonl/.parquet file")
+        raise TaskError(f"unknown task {cfg.task!r}; choose a built-in ({', '.join(GENERATORS)}), a family "
+                        f"({', '.join(f.example for f in FAMILIES.values())}) or a path to a .jsonl/.parquet file")
     rows, dropped = dedupe(load_file(cfg.task, cfg.prompt_field, cfg.answer_field, cfg.prompt_suffix))
     report = {"rows": len(rows) + dropped, "duplicates_dropped": dropped}
     if cfg.eval_task:
