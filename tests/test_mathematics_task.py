@@ -170,7 +170,7 @@ def test_dgpo_eval_reports_every_split_and_the_finished_fraction(capsys):
                           "--set", "max_new_tokens=3", "--set", "chat_template=false"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for split, n in (("val", 3), ("interpolation", 2), ("extrapolation", 2)):
-        assert out[f"{split}/problems"] == n and 0 <= out[f"{split}/finished"] <= 1 and f"{split}/avg@1" in out
+        assert out["problems"][split] == n and 0 <= out[f"{split}/finished"] <= 1 and f"{split}/avg@1" in out
 
 
 def test_dgpo_train_runs_on_the_task(tmp_path):
