@@ -122,7 +122,8 @@ def test_two_iterations_with_a_checkpoint_and_a_resume(rehearsal):
         assert r["lr"] == pytest.approx(cfg.lr * lr_factor(cfg, s), rel=1e-9)  # warm-up 10 of lr 1e-6
         assert r["response_length/mean"] <= cfg.max_new_tokens
     evals = _lines(out / "eval.jsonl")
-    assert [e["iteration"] for e in evals] == [0, 2] and f"val/pass@{cfg.eval_k}" in evals[-1]
+    # 0, the first run's final evaluation (kept on resume), and the resumed run's final one
+    assert [e["iteration"] for e in evals] == [0, 1, 2] and f"val/pass@{cfg.eval_k}" in evals[-1]
     state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)["state"]
     assert state == {"step": 2, "opt_step": 2 * per_iter, "position": 2 * cfg.prompts_per_step}
 
