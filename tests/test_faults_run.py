@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from trainer.config import build_config
+
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["--preset", "smoke", "--set", "progress=false", "--set", "prompts_per_step=2", "--set", "max_new_tokens=4",
          "--set", "steps=3"]
@@ -86,7 +88,9 @@ def test_train_ends_with_a_summary_and_a_drawn_plot(smoke):
     # the printed evaluation command runs as printed, on the run's own held-out set
     ev = _dgpo(shlex.split(s["evaluate"])[1:], timeout=120)
     assert ev.returncode == 0, ev.stderr[-1000:]
-    assert json.loads(ev.stdout.strip().splitlines()[-1])["problems"] == 8
+    smoke_cfg = build_config("smoke")
+    assert json.loads(ev.stdout.strip().splitlines()[-1])["problems"] == {"val": smoke_cfg.eval_size,
+                                                                         "test": smoke_cfg.test_size}
 
 
 def test_metrics_png_is_drawn_during_training_not_only_at_the_end(tmp_path, monkeypatch):

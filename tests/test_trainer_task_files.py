@@ -82,9 +82,9 @@ def test_training_rows_in_eval_task_are_dropped_and_recorded_in_config_json(tmp_
     assert "train.jsonl: 5 training row(s) dropped: their prompt is in eval_task" in capsys.readouterr().err
 
     def stop(*args):
-        raise KeyboardInterrupt  # after config.json is written; dgpo_cli reports it and exits 130
+        raise KeyboardInterrupt  # config.json is written just before the log opens; dgpo_cli exits 130
 
-    monkeypatch.setattr(loop, "load_policy", stop)
+    monkeypatch.setattr(loop, "MetricsLog", stop)
     out = tmp_path / "run"
     assert dgpo_cli.main(["train", "--preset", "smoke", "--output", str(out), "--set", f"task={train}",
                           "--set", f"eval_task={held}"]) == 130
