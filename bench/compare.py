@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from dgpo_cli import ArgumentParser, CliError
+from trainer.plot import read_jsonl  # torn last lines (a killed run) are skipped with a warning
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 COLLAPSE = 0.10
@@ -139,12 +140,6 @@ def run_all(jobs: list[tuple[Path, list[str]]], steps: int, parallel: int, dest:
 
 
 # --- reading a run -----------------------------------------------------------------------------------
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-
-
 def auc(xs: list[float], ys: list[float]) -> float:
     """Mean of y over [x0, xn] by trapezoids (the area under the curve over its span)."""
     if len(xs) < 2:

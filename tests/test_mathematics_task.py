@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("mathematics_dataset", reason="the mathematics extra (pip install -e '.[mathematics]')")
-
-import dgpo_cli  # noqa: E402
-from trainer import mathematics  # noqa: E402
-from trainer.config import build_config  # noqa: E402
-from trainer.rewards import math_reward  # noqa: E402
-from trainer.tasks import Problem, TaskError, build_task  # noqa: E402
+import dgpo_cli
+from trainer import mathematics
+from trainer.config import build_config
+from trainer.rewards import math_reward
+from trainer.tasks import Problem, TaskError, build_task
 
 ROOT = Path(__file__).resolve().parent.parent
 
