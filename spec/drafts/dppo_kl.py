@@ -57,5 +57,17 @@ SPEC = MethodSpec(
     branches={"IN": _IN, "LN": _NEG, "HP": _POS, "LP": _POS, "HN": _NEG},
 )
 
-EXPECTED = {}
-EXAMPLES = ()
+#: the mathematically right status of each obligation for this draft (library defaults' domains)
+EXPECTED = {"continuity": "proved", "boundedness": "proved", "vanishing": "proved", "monotonicity": "disproved", "bias": "disproved", "surrogate": "proved", "logit_bound": "proved", "family": "disproved"}
+#: obligations where proofs/engine.py (not the z3 bridge) does not reach EXPECTED yet, and why
+ENGINE_GAPS = {"vanishing": "crash: sympy.limit raises TypeError (log(0) in the mask), which Limit.decide does not catch"}
+
+#: worked examples: one completion token, p_old = 0.4, library defaults, float64; ``V`` is
+#: −(d loss/d log_prob)/A. Computed by spec/drafts/library_examples.py with the lines:
+#: verl: loss, _ = get_policy_loss_fn("dppo_kl")(old_log_prob, log_prob, advantages, response_mask, "token-mean", ActorConfig(strategy="fsdp", rollout_n=1, ppo_micro_batch_size_per_gpu=1)); loss.backward()
+EXAMPLES = (
+    {"library": "verl", "r": 0.6, "p_old": 0.4, "A": -1.0, "loss": -0.8562698133840875, "V": 0.6000000000000001},
+    {"library": "verl", "r": 0.3, "p_old": 0.4, "A": -1.0, "loss": 0.0, "V": 0.0},
+    {"library": "verl", "r": 1.6, "p_old": 0.4, "A": 1.0, "loss": 0.714059364205471, "V": 1.6},
+    {"library": "verl", "r": 2.0, "p_old": 0.4, "A": 1.0, "loss": 0.0, "V": 0.0},
+)

@@ -30,5 +30,17 @@ HPARAMS = ()
 FLAGS: dict[str, str] = {}
 LIBRARY_NAMES: dict = {"verl": {}}
 SAMPLES: dict = {}
-EXPECTED = {}
-EXAMPLES = ()
+
+#: the mathematically right status of each obligation for this draft (library defaults' domains)
+EXPECTED = {"continuity": "proved", "boundedness": "disproved", "vanishing": "disproved", "monotonicity": "disproved", "bias": "disproved", "surrogate": "proved", "logit_bound": "disproved", "family": "disproved"}
+#: obligations where proofs/engine.py (not the z3 bridge) does not reach EXPECTED yet, and why
+ENGINE_GAPS = {}
+
+#: worked examples: one completion token, p_old = 0.4, library defaults, float64; ``V`` is
+#: −(d loss/d log_prob)/A. Computed by spec/drafts/library_examples.py with the lines:
+#: verl: loss, _ = get_policy_loss_fn("gpg")(old_log_prob, log_prob, advantages, response_mask, "token-mean", ActorConfig(strategy="fsdp", rollout_n=1, ppo_micro_batch_size_per_gpu=1)); loss.backward()
+EXAMPLES = (
+    {"library": "verl", "r": 0.5, "p_old": 0.4, "A": -1.0, "loss": -1.6094379124341003, "V": 1.0},
+    {"library": "verl", "r": 1.3, "p_old": 0.4, "A": 1.0, "loss": 0.6539264674066639, "V": 1.0},
+    {"library": "verl", "r": 2.0, "p_old": 0.4, "A": -0.5, "loss": -0.11157177565710485, "V": 1.0},
+)

@@ -15,8 +15,11 @@ and tau_neg otherwise (both: ``advantages > 0``), defaults 1.0 and 1.05 in both:
 
 Differences: verl clamps log r to [−20, 20] and torch.clamp passes no gradient outside, so verl's
 weight is exactly 0 for r < e^−20 (where TRL's is r·4σ(−τ)(1−σ(−τ)) ≈ 1.6e−9 at τ = 1.05) and for
-r > e^20 (where TRL's gate underflows to 0 anyway); and the aggregation's 1e-8. Same formula,
-defaults and τ selection otherwise.
+r > e^20 (where TRL's gate underflows to 0 anyway); verl's aggregation adds 1e-8 to the token
+count (V·(1 − 1e-8) on a one-token sequence); TRL's ``torch.where(advantages > 0, 1.0, 1.05)``
+builds the temperatures from Python floats, so they are float32 whatever the logits' dtype
+(tau_neg = 1.0499999523: V differs from the float64 formula by ~2e-8 relative, see EXAMPLES).
+Same formula, defaults and τ selection otherwise.
 
 Weight: d/dp of (4/τ)σ(τ(p/p_old − 1)) is 4σ(1−σ)/p_old, so W = 4σ(x)(1−σ(x))/p_old with
 x = τ(r − 1) and V = p·W = 4·r·σ(x)(1−σ(x)). SAPO has no eps: W is one smooth formula on every
@@ -66,11 +69,20 @@ SPEC = MethodSpec(
     branches={"IN": _IN, "LN": _NEG, "HP": _POS, "LP": _POS, "HN": _NEG},
 )
 
-#: what `dgpo prove` decides for this draft with proofs/z3bridge.py's exp abstraction (measured)
-EXPECTED = {"continuity": "proved", "boundedness": "proved", "vanishing": "disproved",
-            "monotonicity": "proved", "bias": "disproved", "surrogate": "proved",
-            "logit_bound": "proved", "family": "disproved"}
+#: the mathematically right status of each obligation for this draft (library defaults' domains)
+EXPECTED = {"continuity": "proved", "boundedness": "proved", "vanishing": "disproved", "monotonicity": "proved", "bias": "disproved", "surrogate": "proved", "logit_bound": "proved", "family": "disproved"}
+#: obligations where proofs/engine.py (not the z3 bridge) does not reach EXPECTED yet, and why
+ENGINE_GAPS = {}
 
-#: worked examples: one token, p_old = 0.4, computed by the library code named in ``call``;
-#: V = −(d loss / d log_prob)/A (one token: every aggregation divides by 1)
-EXAMPLES = ()  # filled by spec/drafts/library_examples.py
+#: worked examples: one completion token, p_old = 0.4, library defaults, float64; ``V`` is
+#: −(d loss/d log_prob)/A. Computed by spec/drafts/library_examples.py with the lines:
+#: trl: loss = GRPOTrainer._compute_loss(trainer, None, inputs); loss.backward()  # trainer: GRPOConfig(loss_type="sapo") defaults, _get_per_token_logps_and_entropies returning log_prob
+#: verl: loss, _ = get_policy_loss_fn("sapo")(old_log_prob, log_prob, advantages, response_mask, "token-mean", ActorConfig(strategy="fsdp", rollout_n=1, ppo_micro_batch_size_per_gpu=1)); loss.backward()
+EXAMPLES = (
+    {"library": "verl", "r": 0.5, "p_old": 0.4, "A": -1.0, "loss": 1.4159383161439836, "V": 0.46706990697199724},
+    {"library": "verl", "r": 1.3, "p_old": 0.4, "A": 1.0, "loss": -2.297770044268936, "V": 1.2711832080800465},
+    {"library": "verl", "r": 2.0, "p_old": 0.4, "A": -0.5, "loss": 1.4109997938560097, "V": 1.536219568028393},
+    {"library": "trl", "r": 0.5, "p_old": 0.4, "A": -1.0, "loss": 1.4159384158165418, "V": 0.4670699145005067},
+    {"library": "trl", "r": 1.3, "p_old": 0.4, "A": 1.0, "loss": -2.297770067246636, "V": 1.2711832207918785},
+    {"library": "trl", "r": 2.0, "p_old": 0.4, "A": -0.5, "loss": 1.4109998546027234, "V": 1.5362196186653907},
+)

@@ -57,5 +57,16 @@ SPEC = MethodSpec(
     branches={"IN": _IN, "LN": _NEG, "HP": _POS, "LP": _POS, "HN": _NEG},
 )
 
-EXPECTED = {}  # measured below
-EXAMPLES = ()
+#: the mathematically right status of each obligation for this draft (library defaults' domains)
+EXPECTED = {"continuity": "proved", "boundedness": "disproved", "vanishing": "disproved", "monotonicity": "disproved", "bias": "disproved", "surrogate": "proved", "logit_bound": "disproved", "family": "disproved"}
+#: obligations where proofs/engine.py (not the z3 bridge) does not reach EXPECTED yet, and why
+ENGINE_GAPS = {"vanishing": "unknown: sympy.limit fails on r**(k_neg - 1) with symbolic k_neg (k_neg = 1/2 diverges)"}
+
+#: worked examples: one completion token, p_old = 0.4, library defaults, float64; ``V`` is
+#: −(d loss/d log_prob)/A. Computed by spec/drafts/library_examples.py with the lines:
+#: trl: loss = GRPOTrainer._compute_loss(trainer, None, inputs); loss.backward()  # trainer: GRPOConfig(loss_type="vespo") defaults, _get_per_token_logps_and_entropies returning log_prob
+EXAMPLES = (
+    {"library": "trl", "r": 0.5, "p_old": 0.4, "A": -1.0, "loss": -0.5468632289253345, "V": 0.3397852285573807},
+    {"library": "trl", "r": 1.3, "p_old": 0.4, "A": 1.0, "loss": 0.44931465767963974, "V": 0.6871027249616123},
+    {"library": "trl", "r": 2.0, "p_old": 0.4, "A": -0.5, "loss": -0.1207967828781288, "V": 1.0826822658929018},
+)
