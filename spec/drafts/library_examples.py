@@ -95,7 +95,7 @@ def trl_example(mode: str, r: float, adv: float) -> dict:
 def _row(library: str, call: str, r: float, adv: float, loss, grad) -> dict:
     g = float(grad.reshape(-1)[0])
     return {"library": library, "call": call, "r": r, "p_old": P_OLD, "A": adv,
-            "loss": float(loss), "dloss_dlogp": g, "V": -g / adv}
+            "loss": float(loss.detach()), "dloss_dlogp": g, "V": -g / adv}
 
 
 LIBRARY_MODES = {"verl": ("sapo", "gpg", "dppo_tv", "dppo_kl"), "trl": ("sapo", "vespo")}
