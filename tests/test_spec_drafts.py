@@ -88,3 +88,23 @@ def test_sapo_is_fully_decided_with_z3_on_the_sigmoid():
         records = prove(THEOREMS[theorem], draft.SPEC)
         assert [r.status for r in records] == ["proved"]
         assert "z3" in records[0].how
+
+
+def test_the_engine_gaps_expected_statuses_are_right():
+    # dppo_tv, vanishing: for p_old <= delta_low the mask keeps every r < 1, so W·p_old = 1 as r -> 0
+    tv = DRAFTS["dppo_tv"]
+    w = tv.SPEC.case(tv.SPEC.V_r("LN"), -1) / S.r
+    at = {S.p_old: sp.Rational(1, 10), tv.DELTA_LOW.symbol: sp.Rational(1, 5), tv.TRUNC.symbol: 3}
+    assert all(w.subs(at).subs(S.r, sp.Rational(1, 10**k)) == 1 for k in (3, 6, 9))
+    assert tv.EXPECTED["vanishing"] == "disproved"
+    # vespo, vanishing: k_neg = 1/2 (inside k_neg > 0) makes W·p_old = e^λ r^(-1/2) e^(-λr) diverge
+    ve = DRAFTS["vespo"]
+    w = ve.SPEC.case(ve.SPEC.V_r("LN"), -1) / S.r
+    assert sp.limit(w.subs({ve.K_NEG.symbol: sp.Rational(1, 2), ve.LAMBDA_NEG.symbol: 2}), S.r, 0, "+") == sp.oo
+    assert ve.EXPECTED["vanishing"] == "disproved"
+    # dppo_kl, vanishing: the binary KL -> oo as r -> 0, so the mask drops the token (W = 0)
+    kl = DRAFTS["dppo_kl"]
+    w = kl.SPEC.case(kl.SPEC.V_r("LN"), -1) / S.r
+    at = {S.p_old: sp.Rational(1, 10), kl.DELTA_LOW.symbol: sp.Rational(1, 5), kl.TRUNC.symbol: 3}
+    assert w.subs(at).subs(S.r, sp.Rational(1, 10**6)) == 0
+    assert kl.EXPECTED["vanishing"] == "proved"

@@ -17,7 +17,7 @@ import sympy as sp
 
 from spec.core import Branch, MethodSpec
 from spec.drafts.dppo_tv import DELTA_HIGH, DELTA_LOW, TRUNC
-from spec.drafts.symbols import delta_high, delta_low, trunc
+from spec.drafts.symbols import REGION_HPARAMS, delta_high, delta_low, trunc
 from spec.symbols import A, p, p_old, r, ratio, sg
 
 HPARAMS = (DELTA_LOW, DELTA_HIGH, TRUNC)
@@ -53,7 +53,7 @@ SPEC = MethodSpec(
     name="dppo_kl",
     title="DPPO-Binary-KL (truncated IS, mask on the binary KL of the token)",
     summary="V = min(r, trunc) where binary KL <= delta_high or r <= 1 (A > 0) / <= delta_low or r >= 1 (A <= 0)",
-    hparams=HPARAMS,
+    hparams=REGION_HPARAMS + HPARAMS,
     branches={"IN": _IN, "LN": _NEG, "HP": _POS, "LP": _POS, "HN": _NEG},
 )
 

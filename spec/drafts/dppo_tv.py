@@ -21,7 +21,7 @@ from __future__ import annotations
 import sympy as sp
 
 from spec.core import Branch, MethodSpec
-from spec.drafts.symbols import delta_high, delta_low, hparam, trunc
+from spec.drafts.symbols import REGION_HPARAMS, delta_high, delta_low, hparam, trunc
 from spec.symbols import A, p, p_old, r, ratio, sg
 
 DELTA_LOW = hparam("delta_low", 0.2, "delta_low > 0", 0.0)
@@ -53,7 +53,7 @@ SPEC = MethodSpec(
     name="dppo_tv",
     title="DPPO-Binary-TV (truncated IS, mask on p - p_old)",
     summary="V = min(r, trunc) where p - p_old <= delta_high (A > 0) / >= -delta_low (A <= 0), else 0",
-    hparams=HPARAMS,
+    hparams=REGION_HPARAMS + HPARAMS,
     branches={"IN": _IN, "LN": _NEG, "HP": _POS, "LP": _POS, "HN": _NEG},
 )
 

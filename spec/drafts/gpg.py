@@ -6,7 +6,8 @@ verl 0.9.1, verl/trainer/ppo/core_algos.py, ``compute_policy_loss_gpg``:
 advantage estimator ``gpg``, ``compute_gpg_outcome_advantage``, not in the loss.)
 
 So V = 1 on ∇log π for either sign of A and every r: W = 1/p, the on-policy REINFORCE weight
-(equal to the spec's ``pg``, W = 1/p_old, only at r = 1). No hyper-parameters.
+(equal to the spec's ``pg``, W = 1/p_old, only at r = 1). No hyper-parameters of its own
+(eps_low, eps_high only cut the regions for the metrics, as for ``pg``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import sympy as sp
 
 from spec.core import Branch, MethodSpec
+from spec.drafts.symbols import REGION_HPARAMS
 from spec.symbols import p
 
 _ALL = Branch.from_V(sp.S.One, J=sp.log(p))
@@ -22,11 +24,11 @@ SPEC = MethodSpec(
     name="gpg",
     title="GPG (group policy gradient: REINFORCE on log π, no ratio)",
     summary="V = 1 in every region, for either sign of A (W = 1/p)",
-    hparams=(),
+    hparams=REGION_HPARAMS,
     branches={"IN": _ALL, "LN": _ALL, "HP": _ALL, "LP": _ALL, "HN": _ALL},
 )
 
-HPARAMS = ()
+HPARAMS = REGION_HPARAMS
 FLAGS: dict[str, str] = {}
 LIBRARY_NAMES: dict = {"verl": {}}
 SAMPLES: dict = {}

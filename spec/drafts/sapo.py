@@ -23,8 +23,8 @@ Same formula, defaults and τ selection otherwise.
 
 Weight: d/dp of (4/τ)σ(τ(p/p_old − 1)) is 4σ(1−σ)/p_old, so W = 4σ(x)(1−σ(x))/p_old with
 x = τ(r − 1) and V = p·W = 4·r·σ(x)(1−σ(x)). SAPO has no eps: W is one smooth formula on every
-region, so the obligations' regions (eps_low, eps_high) are free and each claim is proved for
-every eps_low > 0, eps_high > 0.
+region, so eps_low, eps_high only cut the regions (metrics, obligations) and each claim is decided
+for every 0 < eps_low < 1, eps_high > 0.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from __future__ import annotations
 import sympy as sp
 
 from spec.core import Branch, MethodSpec
-from spec.drafts.symbols import hparam, sigmoid, tau_neg, tau_pos
+from spec.drafts.symbols import REGION_HPARAMS, hparam, sigmoid, tau_neg, tau_pos
 from spec.symbols import A, r, ratio
 
 TAU_POS = hparam("tau_pos", 1.0, "tau_pos > 0", 0.0)
@@ -65,7 +65,7 @@ SPEC = MethodSpec(
     name="sapo",
     title="SAPO (soft adaptive policy optimization, sigmoid gate)",
     summary="W = 4σ(x)(1−σ(x))/p_old, x = τ(r−1), τ = tau_pos if A > 0 else tau_neg; one formula everywhere",
-    hparams=HPARAMS,
+    hparams=REGION_HPARAMS + HPARAMS,
     branches={"IN": _IN, "LN": _NEG, "HP": _POS, "LP": _POS, "HN": _NEG},
 )
 

@@ -10,7 +10,7 @@ import math
 
 import sympy as sp
 
-from spec.hparams import HParam
+from spec.hparams import EPS_HIGH, EPS_LOW, HParam
 
 tau_pos = sp.Symbol("tau_pos", positive=True)
 tau_neg = sp.Symbol("tau_neg", positive=True)
@@ -36,3 +36,8 @@ def hparam(name: str, default: float, constraint: str, lower: float, upper: floa
     """A real hyper-parameter lower < x < upper, its symbol taken from :data:`SYMBOLS`."""
     return HParam(name, SYMBOLS[name], default, constraint, lower, upper)
 
+
+
+#: eps_low, eps_high (0.2) only cut the regions for the metrics (as for ``pg``): the drafts'
+#: weights do not use them, so every obligation is claimed for all 0 < eps_low < 1, eps_high > 0
+REGION_HPARAMS = (EPS_LOW.with_default(0.2), EPS_HIGH.with_default(0.2))

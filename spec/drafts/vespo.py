@@ -20,7 +20,7 @@ from __future__ import annotations
 import sympy as sp
 
 from spec.core import Branch, MethodSpec
-from spec.drafts.symbols import hparam, k_neg, k_pos, lambda_neg, lambda_pos
+from spec.drafts.symbols import REGION_HPARAMS, hparam, k_neg, k_pos, lambda_neg, lambda_pos
 from spec.symbols import A, p, r, ratio, sg
 
 K_POS = hparam("k_pos", 2.0, "k_pos > 0", 0.0)
@@ -53,7 +53,7 @@ SPEC = MethodSpec(
     name="vespo",
     title="VESPO (Gamma-weighted importance ratio; per-token form, exact for one-token sequences)",
     summary="V = e^λ·r^k·e^(−λr) on ∇log π, (k, λ) = (k_pos, lambda_pos) if A >= 0 else (k_neg, lambda_neg)",
-    hparams=HPARAMS,
+    hparams=REGION_HPARAMS + HPARAMS,
     branches={"IN": _IN, "LN": _NEG, "HP": _POS, "LP": _POS, "HN": _NEG},
 )
 
