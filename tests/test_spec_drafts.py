@@ -36,8 +36,8 @@ def test_library_examples_match_the_drafts_weight_and_surrogate(name):
     draft = DRAFTS[name]
     spec = draft.SPEC
     assert len(draft.EXAMPLES) >= 3
-    defaults = spec.subs_values()
     for ex in draft.EXAMPLES:
+        defaults = spec.subs_values(ex.get("hparams"))  # the library's default where it differs
         region, sign, at = _point(ex)
         V = spec.case(spec.V_r(region), sign).subs(defaults).subs(at)
         assert math.isclose(float(V), ex["V"], rel_tol=1e-7, abs_tol=1e-12), (name, ex, float(V))
@@ -108,3 +108,8 @@ def test_the_engine_gaps_expected_statuses_are_right():
     at = {S.p_old: sp.Rational(1, 10), kl.DELTA_LOW.symbol: sp.Rational(1, 5), kl.TRUNC.symbol: 3}
     assert w.subs(at).subs(S.r, sp.Rational(1, 10**6)) == 0
     assert kl.EXPECTED["vanishing"] == "proved"
+    # tis, vanishing: W·p_old = min(r, trunc)/r = 1 for r < trunc
+    ti = DRAFTS["tis"]
+    w = ti.SPEC.case(ti.SPEC.V_r("LN"), -1) / S.r
+    assert w.subs(ti.TRUNC.symbol, 2).subs(S.r, sp.Rational(1, 10**6)) == 1
+    assert ti.EXPECTED["vanishing"] == "disproved"

@@ -11,6 +11,6 @@ the tests imports them, so ``METHODS`` and every generated file are unchanged.
 
 from __future__ import annotations
 
-from spec.drafts import dppo_kl, dppo_tv, gpg, sapo, vespo
+from spec.drafts import dppo_kl, dppo_tv, gpg, sapo, tis, vespo
 
-DRAFTS = {mod.SPEC.name: mod for mod in (sapo, vespo, gpg, dppo_tv, dppo_kl)}
+DRAFTS = {mod.SPEC.name: mod for mod in (sapo, vespo, gpg, dppo_tv, dppo_kl, tis)}

@@ -27,6 +27,7 @@ POINTS = {
     "gpg": [(0.5, -1.0), (1.3, 1.0), (2.0, -0.5)],
     "dppo_tv": [(0.6, -1.0), (1.3, 1.0), (1.6, 1.0), (2.0, -0.5)],
     "dppo_kl": [(0.6, -1.0), (0.3, -1.0), (1.6, 1.0), (2.0, 1.0)],
+    "tis": [(0.1, -1.0), (1.3, 1.0), (3.0, -0.5)],
 }
 VERL_CALL = ('loss, _ = get_policy_loss_fn("{mode}")(old_log_prob, log_prob, advantages, response_mask, '
              '"token-mean", ActorConfig(strategy="fsdp", rollout_n=1, ppo_micro_batch_size_per_gpu=1)); '
@@ -42,16 +43,26 @@ def _tensors(r: float, adv: float):
 
 
 def verl_example(mode: str, r: float, adv: float) -> dict:
+    from verl.trainer.config.algorithm import RolloutCorrectionConfig
     from verl.trainer.ppo.core_algos import get_policy_loss_fn
-    from verl.workers.config.actor import ActorConfig
+    from verl.workers.config.actor import ActorConfig, PolicyLossConfig
 
-    config = ActorConfig(strategy="fsdp", rollout_n=1, ppo_micro_batch_size_per_gpu=1)
+    extra = {}
+    if mode == "bypass_mode":  # REINFORCE with token-level truncated IS (threshold 2.0 by default)
+        extra["policy_loss"] = PolicyLossConfig(loss_mode=mode, rollout_correction=RolloutCorrectionConfig(
+            rollout_is="token", loss_type="reinforce"))
+    config = ActorConfig(strategy="fsdp", rollout_n=1, ppo_micro_batch_size_per_gpu=1, **extra)
     config.global_batch_info.update(dp_size=1, batch_num_tokens=1, global_batch_size=1)
     old_log_prob, log_prob, advantages = _tensors(r, adv)
     response_mask = torch.ones_like(old_log_prob)
     loss, _ = get_policy_loss_fn(mode)(old_log_prob, log_prob, advantages, response_mask, "token-mean", config)
     loss.backward()
-    return _row("verl", VERL_CALL.format(mode=mode), r, adv, loss, log_prob.grad)
+    call = VERL_CALL.format(mode=mode)
+    if extra:
+        call = call.replace("ppo_micro_batch_size_per_gpu=1)", "ppo_micro_batch_size_per_gpu=1, policy_loss=PolicyLossConfig("
+                            'loss_mode="bypass_mode", rollout_correction=RolloutCorrectionConfig(rollout_is="token", '
+                            'loss_type="reinforce")))')
+    return _row("verl", call, r, adv, loss, log_prob.grad)
 
 
 class _Accelerator:
@@ -98,12 +109,14 @@ def _row(library: str, call: str, r: float, adv: float, loss, grad) -> dict:
             "loss": float(loss.detach()), "dloss_dlogp": g, "V": -g / adv}
 
 
-LIBRARY_MODES = {"verl": ("sapo", "gpg", "dppo_tv", "dppo_kl"), "trl": ("sapo", "vespo")}
+#: draft name -> the library's loss name
+LIBRARY_MODES = {"verl": {"sapo": "sapo", "gpg": "gpg", "dppo_tv": "dppo_tv", "dppo_kl": "dppo_kl", "tis": "bypass_mode"},
+                 "trl": {"sapo": "sapo", "vespo": "vespo", "tis": "cispo"}}
 
 
 def main(library: str) -> None:
     make = {"verl": verl_example, "trl": trl_example}[library]
-    out = {mode: [make(mode, r, a) for r, a in POINTS[mode]] for mode in LIBRARY_MODES[library]}
+    out = {draft: [make(mode, r, a) for r, a in POINTS[draft]] for draft, mode in LIBRARY_MODES[library].items()}
     print(json.dumps(out, indent=1))
 
 
