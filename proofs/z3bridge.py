@@ -334,7 +334,8 @@ def decide(statement: sp.Boolean, assumptions: sp.Boolean, variables: list[sp.Sy
         if not t.atoms and not t._root:
             return Verdict("disproved", shown)  # exact arithmetic: z3's model is a counterexample
         point = {v: _exact(model.eval(env[v], model_completion=True)) for v in variables}
-        if _decided(assumptions, point) is True and _decided(statement, point) is False:
+        inside = all(point[v] > 0 for v in variables if v.is_positive)  # rounding kept the signs
+        if inside and _decided(assumptions, point) is True and _decided(statement, point) is False:
             return Verdict("disproved", {v.name: str(point[v]) if point[v].q < 10**6 else
                                          f"{float(point[v]):.12g}" for v in variables})
         cuts = [c for atom in t.atoms for c in _cuts(atom, model)]
