@@ -215,9 +215,157 @@ class Inequality:
         return by_z3(stmt, where, ctx, int(inst.get(S.m, 1)))
 
 
+# --- limits -------------------------------------------------------------------------------
+#: what SymPy's limit is asked about once the branches are resolved: elementary exp/log/power terms
+_ELEMENTARY = (sp.Add, sp.Mul, sp.Pow, sp.exp, sp.log)
+#: errors SymPy's limit and assumptions raise on expressions they cannot handle
+_SYMPY_ERRORS = (TypeError, NotImplementedError, ValueError, ZeroDivisionError, AttributeError, RecursionError)
+#: where a limit found at a sample point is corroborated by direct evaluation
+_NEAR_ZERO = sp.Rational(1, 10**30)
+
+
+class Open(Exception):
+    """The symbolic path cannot settle a branch or a sign near the limit point (the reason)."""
+
+
+class Near:
+    """Limits as ``var`` -> ``point``⁺ that do not trust SymPy with non-smooth functions.
+
+    ``sympy.limit`` mishandles Piecewise (it drops conditions that carry free symbols), Min/Max
+    (no series) and powers with an exponent of unknown sign. So every Piecewise, Min, Max and Abs
+    containing ``var`` is first replaced by the branch it takes for all ``var`` close enough to
+    ``point`` — decided from the sign of the limit of each condition's two sides, the sign shown by
+    SymPy's assumptions or by z3 under ``assumptions`` (the domains) — and only the resulting
+    exp/log/power expression goes to ``sympy.limit``. A branch or sign that depends on the
+    hyper-parameters raises :class:`Open`; nothing is guessed.
+    """
+
+    def __init__(self, var: sp.Symbol, point: sp.Expr, assumptions: sp.Boolean = sp.true):
+        self.var, self.point, self.assumptions = var, sp.sympify(point), assumptions
+        self.rewrote: list[str] = []  # the functions replaced by their branch near the point
+
+    def limit(self, expr: sp.Expr) -> sp.Expr:
+        e = sp.powsimp(self.resolve(sp.sympify(expr)))  # r**k/r -> r**(k - 1): the exponent checked
+        for sub in sp.preorder_traversal(e):
+            if sub.args and self.var in sub.free_symbols and not isinstance(sub, _ELEMENTARY):
+                raise Open(f"{type(sub).__name__} near {self.var} -> {self.point}+ is not supported")
+            if isinstance(sub, sp.Pow) and self.var in sub.base.free_symbols and sub.exp.free_symbols \
+                    and self.var not in sub.exp.free_symbols and self.sign(sub.exp) is None:
+                raise Open(f"the sign of the exponent {sub.exp} is not determined by the domains")
+        value = sp.limit(e, self.var, self.point, "+")
+        if value.has(sp.Limit, sp.AccumBounds, sp.nan, sp.zoo) or not (value.is_finite or value.is_infinite
+                                                                         or value.free_symbols):
+            raise Open(f"sympy limit gave {value}")
+        return value
+
+    def sign(self, value: sp.Expr) -> int | None:
+        """1, -1 or 0 when the sign of ``value`` (free of var) follows from the domains, else None."""
+        value = sp.sympify(value)
+        if value is sp.oo or value.is_positive:
+            return 1
+        if value is sp.S.NegativeInfinity or value.is_negative:
+            return -1
+        if value.is_zero:
+            return 0
+        if not value.free_symbols or not value.is_finite:
+            return None
+        free = sorted(value.free_symbols | self.assumptions.free_symbols, key=str)
+        for sign, claim in ((1, value > 0), (-1, value < 0), (0, sp.Eq(value, 0))):
+            try:
+                if z3bridge.decide(claim, self.assumptions, free).status == PROVED:
+                    return sign
+            except z3bridge.Unsupported:
+                return None
+        return None
+
+    def eventually(self, cond: sp.Boolean) -> bool:
+        """Whether ``cond`` holds for every var in some (point, point + δ); :class:`Open` if unsettled."""
+        cond = sp.sympify(cond)
+        if cond in (sp.true, sp.false):
+            return cond is sp.true
+        if isinstance(cond, (sp.And, sp.Or)):
+            values, unsettled = [], None
+            for arg in cond.args:
+                try:
+                    values.append(self.eventually(arg))
+                except Open as exc:
+                    unsettled = exc
+            absorbing = isinstance(cond, sp.Or)  # True settles an Or, False an And
+            if absorbing in values:
+                return absorbing
+            if unsettled is not None:
+                raise unsettled
+            return not absorbing
+        if isinstance(cond, sp.Not):
+            return not self.eventually(cond.args[0])
+        if isinstance(cond, (sp.Eq, sp.Ne)):
+            d = cond.lhs - cond.rhs
+            if is_zero(d):
+                return isinstance(cond, sp.Eq)
+            s = self.sign(self.limit(d) if self.var in d.free_symbols else d)
+            if s in (1, -1):
+                return isinstance(cond, sp.Ne)
+            raise Open(f"whether {cond} holds near {self.var} -> {self.point}+ is not settled")
+        if isinstance(cond, sp.core.relational._Inequality):
+            d = cond.gts - cond.lts  # cond is d > 0 (strict) or d >= 0
+            strict = isinstance(cond, (sp.StrictGreaterThan, sp.StrictLessThan))
+            s = self.sign(self.limit(d) if self.var in d.free_symbols else d)
+            if s == 0 and self.var in d.free_symbols:  # the sides meet at the point: d's own sign
+                s = 1 if d.is_positive else -1 if d.is_negative else 0 if d.is_zero else None
+                if s == 0:
+                    return not strict
+            if s in (1, -1):
+                return s == 1
+            raise Open(f"whether {cond} holds near {self.var} -> {self.point}+ depends on the hyper-parameters")
+        raise Open(f"condition {cond} is not supported")
+
+    def resolve(self, e: sp.Basic) -> sp.Basic:
+        """``e`` with every Piecewise, Min, Max and Abs in var replaced by its branch near the point."""
+        if self.var not in e.free_symbols:
+            return e
+        if isinstance(e, sp.Piecewise):
+            for piece, cond in e.args:  # ordered: a piece applies where the ones before it do not
+                if self.eventually(cond):
+                    self.rewrote.append("Piecewise")
+                    return self.resolve(piece)
+            raise Open(f"no branch of {e} holds near {self.var} -> {self.point}+")
+        if isinstance(e, (sp.Min, sp.Max)):
+            args = [self.resolve(a) for a in e.args]
+            below = sp.Le if isinstance(e, sp.Min) else sp.Ge
+            for a in args:
+                try:
+                    if all(self.eventually(below(a, b)) for b in args if b is not a):
+                        self.rewrote.append(type(e).__name__)
+                        return a
+                except Open:
+                    continue
+            raise Open(f"which argument of {e} is taken near {self.var} -> {self.point}+ is not settled")
+        if isinstance(e, sp.Abs):
+            a = self.resolve(e.args[0])
+            self.rewrote.append("Abs")
+            if self.eventually(a >= 0):
+                return a
+            if self.eventually(a <= 0):
+                return -a
+            raise Open(f"the sign of {a} near {self.var} -> {self.point}+ is not settled")
+        return e.func(*(self.resolve(a) for a in e.args)) if e.args else e
+
+
+def _assumptions(ctx: Context, expr: sp.Basic) -> sp.Boolean:
+    """The domains, with p_old <= 1 (a probability) where p_old occurs."""
+    return sp.And(ctx.domain, S.p_old <= 1) if S.p_old in expr.free_symbols else ctx.domain
+
+
 @dataclass(frozen=True)
 class Limit:
-    """limit of ``expr`` as ``var`` -> ``point``⁺ equals ``expected``."""
+    """limit of ``expr`` as ``var`` -> ``point``⁺ equals ``expected``.
+
+    Decided by :class:`Near` (branches resolved near the point, then ``sympy.limit``) for symbolic
+    hyper-parameters; where a branch or an exponent's sign depends on them, the claim can still be
+    disproved at a sample point inside the domains (the limit taken there with every
+    hyper-parameter concrete, and corroborated by evaluating the expression at var = 10⁻³⁰), and is
+    otherwise unknown with the reason. SymPy errors are "unknown", never a crash.
+    """
 
     label: str
     expr: sp.Expr
@@ -227,18 +375,55 @@ class Limit:
 
     def decide(self, ctx: Context, inst: dict) -> Outcome | None:
         expr = ctx.prepare(self.expr).subs(inst)
+        undecided = None if set(ctx.family) & expr.free_symbols else UNKNOWN  # n, m: per instance
+        near = Near(self.var, self.point, _assumptions(ctx, expr))
         try:
-            value = sp.limit(expr, self.var, self.point, "+")
-        except (NotImplementedError, ValueError):
-            value = None
-        if value is None or value.has(sp.Limit):
-            return None if set(ctx.family) & expr.free_symbols else Outcome(UNKNOWN, "sympy limit failed")
+            value = near.limit(expr)
+        except Open as exc:
+            reason = str(exc)
+        except _SYMPY_ERRORS as exc:
+            reason = f"sympy raised {type(exc).__name__}: {exc}"
+        else:
+            return self._judge(value, expr, "sympy limit" + (
+                f" ({', '.join(dict.fromkeys(near.rewrote))} resolved near {self.var} -> {self.point}+)"
+                if near.rewrote else ""), undecided)
+        cex = self._at_samples(expr, ctx)
+        if cex is not None:
+            return Outcome(DISPROVED, f"sympy limit at a sample point ({reason})", cex)
+        return undecided and Outcome(UNKNOWN, f"sympy limit: {reason}; no sample point disproves it")
+
+    def _judge(self, value: sp.Expr, expr: sp.Expr, how: str, undecided: str | None) -> Outcome | None:
         value = sp.refine(value, sp.Q.lt(S.eps_low, 1))  # the one domain bound SymPy's assumptions miss
         if is_zero(value - self.expected) if value.is_finite else False:
-            return Outcome(PROVED, "sympy limit")
+            return Outcome(PROVED, how)
         if value.free_symbols and not value.is_infinite:
             cex = search_identity(value, self.expected, sp.true)
             if cex is None:
-                return None if set(ctx.family) & expr.free_symbols else Outcome(UNKNOWN, "sympy limit")
-            return Outcome(DISPROVED, "sympy limit", {"claim": self.label, "limit": str(value), **cex})
-        return Outcome(DISPROVED, "sympy limit", {"claim": self.label, "limit": str(value)})
+                return undecided and Outcome(UNKNOWN, how)
+            return Outcome(DISPROVED, how, {"claim": self.label, "limit": str(value), **cex})
+        return Outcome(DISPROVED, how, {"claim": self.label, "limit": str(value)})
+
+    def _at_samples(self, expr: sp.Expr, ctx: Context) -> dict | None:
+        """A sample point inside the domains where the limit (all concrete) differs from expected."""
+        free = sorted(expr.free_symbols - {self.var}, key=str)
+        # the domain conditions on the claim's symbols (the others do not constrain it)
+        domain = sp.And(*(c for c in sp.And.make_args(_assumptions(ctx, expr)) if c.free_symbols <= set(free)))
+        for combo in _combos(free):
+            if set(combo) != set(free) or domain.subs(combo) is not sp.true:
+                continue
+            concrete = expr.subs(combo)
+            try:
+                value = Near(self.var, self.point).limit(concrete)
+                direct = sp.N(concrete.subs(self.var, self.point + _NEAR_ZERO), 30)
+            except (Open, *_SYMPY_ERRORS):
+                continue
+            if value.free_symbols or not direct.is_number:
+                continue
+            if value.is_finite:
+                gap = abs(sp.N(value - self.expected, 30))
+                if not (gap > sp.Float("1e-20", 30) and abs(direct - value) < gap / 2):
+                    continue
+            elif not abs(direct - self.expected) > 1:
+                continue
+            return {"claim": self.label, "limit": str(value), **_show(combo)}
+        return None
