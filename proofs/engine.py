@@ -246,13 +246,24 @@ class Near:
 
     def limit(self, expr: sp.Expr) -> sp.Expr:
         e = sp.powsimp(self.resolve(sp.sympify(expr)))  # r**k/r -> r**(k - 1): the exponent checked
+        signed: dict[sp.Expr, sp.Expr] = {}  # exponent -> ±k, k a positive dummy (or 0)
+        back: dict[sp.Dummy, sp.Expr] = {}  # k -> ±exponent, to restate the value
         for sub in sp.preorder_traversal(e):
             if sub.args and self.var in sub.free_symbols and not isinstance(sub, _ELEMENTARY):
                 raise Open(f"{type(sub).__name__} near {self.var} -> {self.point}+ is not supported")
             if isinstance(sub, sp.Pow) and self.var in sub.base.free_symbols and sub.exp.free_symbols \
-                    and self.var not in sub.exp.free_symbols and self.sign(sub.exp) is None:
-                raise Open(f"the sign of the exponent {sub.exp} is not determined by the domains")
+                    and self.var not in sub.exp.free_symbols and sub.exp not in signed \
+                    and not (sub.exp.is_positive or sub.exp.is_negative or sub.exp.is_zero):  # SymPy knows
+                sign = self.sign(sub.exp)
+                if sign is None:
+                    raise Open(f"the sign of the exponent {sub.exp} is not determined by the domains")
+                # SymPy's limit needs the sign in the exponent's assumptions: a signed dummy for it
+                k = sp.Dummy("k", positive=True)
+                signed[sub.exp], back[k] = sign * k, sign * sub.exp
+        e = e.xreplace({x: x.base ** signed[x.exp] for x in sp.preorder_traversal(e)
+                        if isinstance(x, sp.Pow) and x.exp in signed})
         value = sp.limit(e, self.var, self.point, "+")
+        value = value.xreplace(back)
         if value.has(sp.Limit, sp.AccumBounds, sp.nan, sp.zoo) or not (value.is_finite or value.is_infinite
                                                                          or value.free_symbols):
             raise Open(f"sympy limit gave {value}")
