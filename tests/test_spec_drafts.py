@@ -3,8 +3,9 @@
 Each draft's ``EXAMPLES`` were computed with verl's / TRL's own loss code
 (spec/drafts/library_examples.py); here the draft's SymPy V and surrogate must reproduce them.
 Then every obligation is decided through the engine's public path (``proofs.run.prove``) with the
-draft's sample values, and must equal the draft's ``EXPECTED`` (the known engine gaps, listed in
-``ENGINE_GAPS``, are strict xfails: they fail this test the day they are fixed).
+draft's sample values, and must equal the draft's ``EXPECTED``, the limits included (a
+``Limit`` that trusts ``sympy.limit`` as the engine once did fails here: it "proves" dppo_tv's
+false vanishing claim and crashes on dppo_kl's).
 """
 
 from __future__ import annotations
@@ -68,22 +69,70 @@ def test_defaults_are_inside_their_domains(name):
 CASES = [(name, theorem) for name in DRAFTS for theorem in THEOREMS]
 
 
-@pytest.mark.parametrize("name, theorem", [
-    pytest.param(n, t, marks=pytest.mark.xfail(strict=True, reason=DRAFTS[n].ENGINE_GAPS[t]))
-    if t in DRAFTS[n].ENGINE_GAPS else (n, t) for n, t in CASES])
-def test_prove_decides_every_obligation_of_every_draft(name, theorem, monkeypatch):
+def _prove_draft(name: str, theorem: str, monkeypatch) -> list:
+    """The draft's records for one theorem, decided with its sample values; they must be EXPECTED."""
     draft = DRAFTS[name]
     for symbol, values in draft.SAMPLES.items():
         monkeypatch.setitem(engine.SAMPLES, symbol, values)
     records = prove(THEOREMS[theorem], draft.SPEC, expected=draft.EXPECTED[theorem])
     assert records and all(r.status != UNKNOWN for r in records), [(r.instance, r.how) for r in records]
     assert {r.status for r in records} == {draft.EXPECTED[theorem]}, [(r.how, r.counterexample) for r in records]
+    return records
+
+
+@pytest.mark.parametrize("name, theorem", CASES)
+def test_prove_decides_every_obligation_of_every_draft(name, theorem, monkeypatch):
+    _prove_draft(name, theorem, monkeypatch)
+
+
+def test_the_vanishing_limits_are_decided_with_checkable_evidence(monkeypatch):
+    # dppo_tv: the mask's branch near r = 0 depends on p_old vs delta_low; disproved at a sample
+    # point with p_old <= delta_low, where the limit is 1
+    [tv] = _prove_draft("dppo_tv", "vanishing", monkeypatch)
+    cex = tv.counterexample
+    assert sp.Rational(cex["p_old"]) <= sp.Rational(cex["delta_low"]) and cex["limit"] == "1", cex
+    # vespo: r**(k_neg - 1), an exponent of either sign; disproved at a sample k_neg < 1 (limit oo)
+    [ve] = _prove_draft("vespo", "vanishing", monkeypatch)
+    assert sp.Rational(ve.counterexample["k_neg"]) < 1 and ve.counterexample["limit"] == "oo", ve.counterexample
+    # tis: Min(r, trunc) = r near r = 0 for every trunc > 0: W*p_old -> 1, for all hyper-parameters
+    [ti] = _prove_draft("tis", "vanishing", monkeypatch)
+    assert ti.counterexample["limit"] == "1" and "Min resolved" in ti.how, (ti.how, ti.counterexample)
+    # dppo_kl: the binary KL -> oo as r -> 0+, so the mask drops the token for every p_old, delta_low
+    [kl] = _prove_draft("dppo_kl", "vanishing", monkeypatch)
+    assert "Piecewise resolved" in kl.how, kl.how
+
+
+def _blind_limit_decide(self, ctx, inst):
+    """Limit.decide as it was before issue 14: it trusts sympy.limit (the mutant)."""
+    expr = ctx.prepare(self.expr).subs(inst)
+    try:
+        value = sp.limit(expr, self.var, self.point, "+")
+    except (NotImplementedError, ValueError):
+        value = None
+    if value is None or value.has(sp.Limit):
+        return None if set(ctx.family) & expr.free_symbols else engine.Outcome(UNKNOWN, "sympy limit failed")
+    value = sp.refine(value, sp.Q.lt(S.eps_low, 1))
+    if engine.is_zero(value - self.expected) if value.is_finite else False:
+        return engine.Outcome(engine.PROVED, "sympy limit")
+    if value.free_symbols and not value.is_infinite:
+        cex = engine.search_identity(value, self.expected, sp.true)
+        if cex is None:
+            return None if set(ctx.family) & expr.free_symbols else engine.Outcome(UNKNOWN, "sympy limit")
+        return engine.Outcome(engine.DISPROVED, "sympy limit", {"claim": self.label, "limit": str(value), **cex})
+    return engine.Outcome(engine.DISPROVED, "sympy limit", {"claim": self.label, "limit": str(value)})
+
+
+@pytest.mark.parametrize("name", ["dppo_tv", "dppo_kl", "vespo", "tis"])
+def test_a_limit_that_trusts_sympy_limit_fails_the_drafts_check(name, monkeypatch):
+    monkeypatch.setattr(engine.Limit, "decide", _blind_limit_decide)
+    # dppo_tv: "proved" (the mask condition dropped); dppo_kl: TypeError; vespo, tis: unknown
+    with pytest.raises((AssertionError, TypeError)):
+        _prove_draft(name, "vanishing", monkeypatch)
 
 
 def test_sapo_is_fully_decided_with_z3_on_the_sigmoid():
     # the three obligations the polynomial-only bridge left unknown (issue 14)
     draft = DRAFTS["sapo"]
-    assert draft.ENGINE_GAPS == {}
     for theorem in ("boundedness", "monotonicity", "logit_bound"):
         records = prove(THEOREMS[theorem], draft.SPEC)
         assert [r.status for r in records] == ["proved"]

@@ -59,8 +59,6 @@ SPEC = MethodSpec(
 
 #: the mathematically right status of each obligation for this draft (library defaults' domains)
 EXPECTED = {"continuity": "proved", "boundedness": "proved", "vanishing": "proved", "monotonicity": "disproved", "bias": "disproved", "surrogate": "proved", "logit_bound": "proved", "family": "disproved"}
-#: obligations where proofs/engine.py (not the z3 bridge) does not reach EXPECTED yet, and why
-ENGINE_GAPS = {"vanishing": "crash: sympy.limit raises TypeError (log(0) in the mask), which Limit.decide does not catch"}
 
 #: worked examples: one completion token, p_old = 0.4, library defaults, float64; ``V`` is
 #: −(d loss/d log_prob)/A. Computed by spec/drafts/library_examples.py with the lines:

@@ -59,8 +59,6 @@ SPEC = MethodSpec(
 
 #: the mathematically right status of each obligation for this draft (library defaults' domains)
 EXPECTED = {"continuity": "proved", "boundedness": "proved", "vanishing": "disproved", "monotonicity": "disproved", "bias": "disproved", "surrogate": "proved", "logit_bound": "proved", "family": "disproved"}
-#: obligations where proofs/engine.py (not the z3 bridge) does not reach EXPECTED yet, and why
-ENGINE_GAPS = {"vanishing": "proved, wrongly: sympy.limit drops the mask condition delta_low >= p_old*(1 - r); for p_old <= delta_low the mask keeps every r < 1 and W*p_old = 1"}
 
 #: worked examples: one completion token, p_old = 0.4, library defaults, float64; ``V`` is
 #: −(d loss/d log_prob)/A. Computed by spec/drafts/library_examples.py with the lines:

@@ -43,8 +43,6 @@ SPEC = MethodSpec(
 
 #: the mathematically right status of each obligation for this draft (library defaults' domains)
 EXPECTED = {"continuity": "proved", "boundedness": "proved", "vanishing": "disproved", "monotonicity": "disproved", "bias": "disproved", "surrogate": "proved", "logit_bound": "proved", "family": "disproved"}
-#: obligations where proofs/engine.py (not the z3 bridge) does not reach EXPECTED yet, and why
-ENGINE_GAPS = {"vanishing": "unknown: sympy.limit has no series for Min(r, trunc) at r = 0 (W*p_old = min(r, trunc)/r -> 1)"}
 
 #: worked examples: one completion token, p_old = 0.4, float64, the library's defaults (TRL's
 #: epsilon_high falls back to 0.2: ``hparams``); ``V`` is −(d loss/d log_prob)/A. Computed by

@@ -59,8 +59,6 @@ SPEC = MethodSpec(
 
 #: the mathematically right status of each obligation for this draft (library defaults' domains)
 EXPECTED = {"continuity": "proved", "boundedness": "disproved", "vanishing": "disproved", "monotonicity": "disproved", "bias": "disproved", "surrogate": "proved", "logit_bound": "disproved", "family": "disproved"}
-#: obligations where proofs/engine.py (not the z3 bridge) does not reach EXPECTED yet, and why
-ENGINE_GAPS = {"vanishing": "unknown: sympy.limit fails on r**(k_neg - 1) with symbolic k_neg (k_neg = 1/2 diverges)"}
 
 #: worked examples: one completion token, p_old = 0.4, library defaults, float64; ``V`` is
 #: −(d loss/d log_prob)/A. Computed by spec/drafts/library_examples.py with the lines:
