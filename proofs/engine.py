@@ -220,12 +220,22 @@ class Inequality:
 _ELEMENTARY = (sp.Add, sp.Mul, sp.Pow, sp.exp, sp.log)
 #: errors SymPy's limit and assumptions raise on expressions they cannot handle
 _SYMPY_ERRORS = (TypeError, NotImplementedError, ValueError, ZeroDivisionError, AttributeError, RecursionError)
+#: how many hyper-parameter signs a limit may be split on (each split: three cases)
+_MAX_SPLITS = 2
 #: where a limit found at a sample point is corroborated by direct evaluation
 _NEAR_ZERO = sp.Rational(1, 10**30)
 
 
 class Open(Exception):
-    """The symbolic path cannot settle a branch or a sign near the limit point (the reason)."""
+    """The symbolic path cannot settle a branch or a sign near the limit point (the reason).
+
+    ``split``: the hyper-parameter expression (free of var) whose unknown sign left it open, when
+    there is one; the claim can then be decided case by case on that sign.
+    """
+
+    def __init__(self, reason: str, split: sp.Expr | None = None):
+        super().__init__(reason)
+        self.split = split if split is not None and split.is_finite else None
 
 
 class Near:
@@ -256,7 +266,7 @@ class Near:
                     and not (sub.exp.is_positive or sub.exp.is_negative or sub.exp.is_zero):  # SymPy knows
                 sign = self.sign(sub.exp)
                 if sign is None:
-                    raise Open(f"the sign of the exponent {sub.exp} is not determined by the domains")
+                    raise Open(f"the sign of the exponent {sub.exp} is not determined by the domains", sub.exp)
                 # SymPy's limit needs the sign in the exponent's assumptions: a signed dummy for it
                 k = sp.Dummy("k", positive=True)
                 signed[sub.exp], back[k] = sign * k, sign * sub.exp
@@ -280,10 +290,12 @@ class Near:
             return 0
         if not value.free_symbols or not value.is_finite:
             return None
-        free = sorted(value.free_symbols | self.assumptions.free_symbols, key=str)
+        # with var in value: the sign for every var > point (stronger than near it, so sound)
+        assume = sp.And(self.assumptions, self.var > self.point) if self.var in value.free_symbols else self.assumptions
+        free = sorted(value.free_symbols | assume.free_symbols, key=str)
         for sign, claim in ((1, value > 0), (-1, value < 0), (0, sp.Eq(value, 0))):
             try:
-                if z3bridge.decide(claim, self.assumptions, free).status == PROVED:
+                if z3bridge.decide(claim, assume, free).status == PROVED:
                     return sign
             except z3bridge.Unsupported:
                 return None
@@ -313,21 +325,27 @@ class Near:
             d = cond.lhs - cond.rhs
             if is_zero(d):
                 return isinstance(cond, sp.Eq)
-            s = self.sign(self.limit(d) if self.var in d.free_symbols else d)
+            lim = self.limit(d) if self.var in d.free_symbols else d
+            s = self.sign(lim)
             if s in (1, -1):
                 return isinstance(cond, sp.Ne)
-            raise Open(f"whether {cond} holds near {self.var} -> {self.point}+ is not settled")
+            raise Open(f"whether {cond} holds near {self.var} -> {self.point}+ is not settled",
+                       lim if s is None else None)
         if isinstance(cond, sp.core.relational._Inequality):
             d = cond.gts - cond.lts  # cond is d > 0 (strict) or d >= 0
             strict = isinstance(cond, (sp.StrictGreaterThan, sp.StrictLessThan))
-            s = self.sign(self.limit(d) if self.var in d.free_symbols else d)
+            lim = self.limit(d) if self.var in d.free_symbols else d
+            s = self.sign(lim)
             if s == 0 and self.var in d.free_symbols:  # the sides meet at the point: d's own sign
-                s = 1 if d.is_positive else -1 if d.is_negative else 0 if d.is_zero else None
+                s = self.sign(d)
                 if s == 0:
                     return not strict
+            elif s is None:
+                raise Open(f"whether {cond} holds near {self.var} -> {self.point}+ depends on the hyper-parameters",
+                           lim)
             if s in (1, -1):
                 return s == 1
-            raise Open(f"whether {cond} holds near {self.var} -> {self.point}+ depends on the hyper-parameters")
+            raise Open(f"whether {cond} holds near {self.var} -> {self.point}+ is not settled")
         raise Open(f"condition {cond} is not supported")
 
     def resolve(self, e: sp.Basic) -> sp.Basic:
@@ -343,14 +361,15 @@ class Near:
         if isinstance(e, (sp.Min, sp.Max)):
             args = [self.resolve(a) for a in e.args]
             below = sp.Le if isinstance(e, sp.Min) else sp.Ge
+            split = None
             for a in args:
                 try:
                     if all(self.eventually(below(a, b)) for b in args if b is not a):
                         self.rewrote.append(type(e).__name__)
                         return a
-                except Open:
-                    continue
-            raise Open(f"which argument of {e} is taken near {self.var} -> {self.point}+ is not settled")
+                except Open as exc:
+                    split = split if split is not None else exc.split
+            raise Open(f"which argument of {e} is taken near {self.var} -> {self.point}+ is not settled", split)
         if isinstance(e, sp.Abs):
             a = self.resolve(e.args[0])
             self.rewrote.append("Abs")
@@ -360,6 +379,30 @@ class Near:
                 return -a
             raise Open(f"the sign of {a} near {self.var} -> {self.point}+ is not settled")
         return e.func(*(self.resolve(a) for a in e.args)) if e.args else e
+
+
+def _feasible(assume: sp.Boolean) -> bool:
+    """False only when z3 shows ``assume`` unsatisfiable."""
+    try:
+        return z3bridge.decide(sp.false, assume, sorted(assume.free_symbols, key=str)).status != PROVED
+    except z3bridge.Unsupported:
+        return True
+
+
+def _model(assume: sp.Boolean, symbols: set) -> dict | None:
+    """A rational point of ``symbols`` (and assume's) where ``assume`` holds (z3's model), or None."""
+    free = sorted(assume.free_symbols | set(symbols), key=str)
+    try:
+        verdict = z3bridge.decide(sp.false, assume, free)
+    except z3bridge.Unsupported:
+        return None
+    if verdict.status != DISPROVED or not verdict.model:
+        return None
+    by_name = {s_.name: s_ for s_ in free}
+    try:
+        return {by_name[k]: sp.Rational(v_) for k, v_ in verdict.model.items()}
+    except (TypeError, ValueError):
+        return None
 
 
 def _assumptions(ctx: Context, expr: sp.Basic) -> sp.Boolean:
@@ -372,10 +415,11 @@ class Limit:
     """limit of ``expr`` as ``var`` -> ``point``⁺ equals ``expected``.
 
     Decided by :class:`Near` (branches resolved near the point, then ``sympy.limit``) for symbolic
-    hyper-parameters; where a branch or an exponent's sign depends on them, the claim can still be
-    disproved at a sample point inside the domains (the limit taken there with every
-    hyper-parameter concrete, and corroborated by evaluating the expression at var = 10⁻³⁰), and is
-    otherwise unknown with the reason. SymPy errors are "unknown", never a crash.
+    hyper-parameters; where a branch or an exponent's sign depends on them, by cases on that sign
+    (proved when every case's limit is ``expected``). Otherwise the claim can still be disproved at
+    a sample point inside the domains (the limit taken there with every hyper-parameter concrete,
+    and corroborated by evaluating the expression at var = 10⁻³⁰), and is unknown with the reason.
+    SymPy errors are "unknown", never a crash.
     """
 
     label: str
@@ -387,21 +431,52 @@ class Limit:
     def decide(self, ctx: Context, inst: dict) -> Outcome | None:
         expr = ctx.prepare(self.expr).subs(inst)
         undecided = None if set(ctx.family) & expr.free_symbols else UNKNOWN  # n, m: per instance
-        near = Near(self.var, self.point, _assumptions(ctx, expr))
+        extra: list[dict] = []
         try:
-            value = near.limit(expr)
+            cases = self._by_cases(expr, _assumptions(ctx, expr), (), _MAX_SPLITS)
         except Open as exc:
             reason = str(exc)
         except _SYMPY_ERRORS as exc:
             reason = f"sympy raised {type(exc).__name__}: {exc}"
         else:
-            return self._judge(value, expr, "sympy limit" + (
-                f" ({', '.join(dict.fromkeys(near.rewrote))} resolved near {self.var} -> {self.point}+)"
-                if near.rewrote else ""), undecided)
-        cex = self._at_samples(expr, ctx)
+            if len(cases) == 1:
+                [(_, _, value, rewrote)] = cases
+                return self._judge(value, expr, "sympy limit" + (
+                    f" ({', '.join(dict.fromkeys(rewrote))} resolved near {self.var} -> {self.point}+)"
+                    if rewrote else ""), undecided)
+            values = [(conds, sp.refine(v, sp.Q.lt(S.eps_low, 1))) for conds, _, v, _ in cases]
+            shown = "; ".join(f"{' & '.join(map(str, c))}: {v}" for c, v in values)
+            holds = [v.is_finite and is_zero(v - self.expected) for _, v in values]
+            if all(holds):
+                return Outcome(PROVED, f"sympy limit by cases ({shown})")
+            reason = f"by cases, {shown}"
+            # a point of each case whose limit differs (z3's model of the case), tried first
+            extra = [_model(case[1], expr.free_symbols - {self.var}) for case, ok in zip(cases, holds) if not ok]
+        cex = self._at_samples(expr, ctx, [p for p in extra if p])
         if cex is not None:
-            return Outcome(DISPROVED, f"sympy limit at a sample point ({reason})", cex)
+            return Outcome(DISPROVED, f"sympy limit at a point ({reason})", cex)
         return undecided and Outcome(UNKNOWN, f"sympy limit: {reason}; no sample point disproves it")
+
+    def _by_cases(self, expr: sp.Expr, assume: sp.Boolean, conds: tuple, splits: int) -> list[tuple]:
+        """(case conditions, assumptions, limit, rewritten functions) per case on the open signs.
+
+        The cases x > 0, x < 0, x = 0 of an unsettled sign are exhaustive; infeasible ones (z3:
+        unsat with the domains) are dropped. Raises :class:`Open` past ``splits`` levels.
+        """
+        near = Near(self.var, self.point, assume)
+        try:
+            return [(conds, assume, near.limit(expr), near.rewrote)]
+        except Open as exc:
+            if exc.split is None or splits == 0:
+                raise
+            x = exc.split
+        out = []
+        for case in (x > 0, x < 0, sp.Eq(x, 0)):
+            inside = sp.And(assume, case)
+            if inside is sp.false or not _feasible(inside):
+                continue
+            out += self._by_cases(expr, inside, (*conds, case), splits - 1)
+        return out
 
     def _judge(self, value: sp.Expr, expr: sp.Expr, how: str, undecided: str | None) -> Outcome | None:
         value = sp.refine(value, sp.Q.lt(S.eps_low, 1))  # the one domain bound SymPy's assumptions miss
@@ -414,12 +489,14 @@ class Limit:
             return Outcome(DISPROVED, how, {"claim": self.label, "limit": str(value), **cex})
         return Outcome(DISPROVED, how, {"claim": self.label, "limit": str(value)})
 
-    def _at_samples(self, expr: sp.Expr, ctx: Context) -> dict | None:
-        """A sample point inside the domains where the limit (all concrete) differs from expected."""
+    def _at_samples(self, expr: sp.Expr, ctx: Context, first: list[dict] = ()) -> dict | None:
+        """A point inside the domains (``first``, then the samples) where the limit (all concrete)
+        differs from expected."""
         free = sorted(expr.free_symbols - {self.var}, key=str)
         # the domain conditions on the claim's symbols (the others do not constrain it)
         domain = sp.And(*(c for c in sp.And.make_args(_assumptions(ctx, expr)) if c.free_symbols <= set(free)))
-        for combo in _combos(free):
+        for combo in [*first, *_combos(free)]:
+            combo = {s_: v_ for s_, v_ in combo.items() if s_ in free}
             if set(combo) != set(free) or domain.subs(combo) is not sp.true:
                 continue
             concrete = expr.subs(combo)

@@ -2,7 +2,8 @@
 
 ``sympy.limit`` drops Piecewise conditions that carry free symbols, has no series for Min/Max at
 the point and fails on powers whose exponent has an unknown sign; the engine resolves those
-branches near the point first and otherwise disproves at a sample point or says "unknown".
+branches near the point first, splits into cases on a sign the domains leave open, disproves at a
+concrete point, and otherwise says "unknown".
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ def _decide(expr: sp.Expr, expected: sp.Expr = sp.S.Zero):
 
 def _check_mask_claims(decide) -> None:
     """The soundness checks on masks whose branch near r = 0 depends on the hyper-parameters."""
-    # keeps the token (W*p_old = 1) iff p_old <= eps_low near r = 0: false, shown at a sample point
-    mask = sp.Piecewise((1, p_old * (r - 1) >= -el), (0, True))
-    out = decide(mask)
-    assert out.status == DISPROVED, out
-    cex = out.counterexample
-    assert sp.Rational(cex["p_old"]) <= sp.Rational(cex["eps_low"]) and cex["limit"] == "1", cex
-    # false too (p_old = 1/1000, eps_low = 1/2 gives 1), but no sample point has p_old < eps_low/100:
-    # undecided, so "unknown" with the reason, never "proved"
-    out = decide(sp.Piecewise((1, p_old * (r - 1) >= -el / 100), (0, True)))
-    assert out.status == UNKNOWN and "depends on the hyper-parameters" in out.how, out
+    # keeps the token (W*p_old = 1) iff p_old <= eps_low near r = 0: false, shown at a point
+    for threshold in (el, el / 100):  # no sample point has p_old <= eps_low/100: z3's model of the case
+        out = decide(sp.Piecewise((1, p_old * (r - 1) >= -threshold), (0, True)))
+        assert out.status == DISPROVED, out
+        cex = out.counterexample
+        at = {p_old: sp.Rational(cex["p_old"]), el: sp.Rational(cex["eps_low"])}
+        assert at[p_old] <= threshold.subs(at) and cex["limit"] == "1", cex
+    # true in every case (r or 0 both vanish): proved by cases on the sign of eps_low - p_old
+    out = decide(sp.Piecewise((r, p_old * (r - 1) >= -el), (0, True)))
+    assert out.status == PROVED and "by cases" in out.how, out
 
 
 def test_a_branch_that_depends_on_the_hyper_parameters_is_not_proved():
@@ -86,9 +87,11 @@ def test_sympy_errors_are_unknown_with_the_reason_not_a_crash(monkeypatch):
     assert out.status == UNKNOWN and "TypeError" in out.how, out
 
 
-def test_an_unsupported_function_is_unknown():
+def test_an_unsupported_function_is_unknown_even_when_the_claim_is_false():
     out = _decide(sp.floor(r) * r)  # true (0 on (0, 1)) but floor is not resolved: unknown
     assert out.status == UNKNOWN and "floor" in out.how, out
+    out = _decide(sp.ceiling(r))  # false (1 on (0, 1)): unknown, not proved
+    assert out.status == UNKNOWN and "ceiling" in out.how, out
 
 
 def test_near_never_resolves_an_unsettled_condition():
