@@ -280,7 +280,8 @@ class Near:
         return value
 
     def sign(self, value: sp.Expr) -> int | None:
-        """1, -1 or 0 when the sign of ``value`` (free of var) follows from the domains, else None."""
+        """1, -1 or 0 when the sign of ``value`` follows from the domains (for every var > point
+        when ``value`` contains var), else None."""
         value = sp.sympify(value)
         if value is sp.oo or value.is_positive:
             return 1
