@@ -52,6 +52,8 @@ import torch
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
+from dgpo_ref import hparams
+
 F64 = torch.float64
 REGIONS = ("IN", "LN", "HP", "LP", "HN")
 PROPERTIES = ("gradient", "value", "continuity", "bounds", "regions", "finiteness", "aggregation",
@@ -912,12 +914,16 @@ def generated_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "tests" / "conformance"
 
 
-#: CLI flag -> (hyper-parameter name, parser)
+def _flag_parser(name: str) -> Callable:
+    """int or float by the hyper-parameter's domain; 'none' is None where the option may be off."""
+    integer, optional = hparams.kind(name)
+    base = int if integer else float
+    return (lambda s: None if s.lower() == "none" else base(s)) if optional else base
+
+
+#: CLI flag -> (hyper-parameter name, parser), from the method records (dgpo_ref/_generated_hparams.py)
 HPARAM_FLAGS: dict[str, tuple[str, Callable]] = {
-    "--eps-low": ("eps_low", float), "--eps-high": ("eps_high", float), "--n": ("n", int),
-    "--m": ("m", int), "--beta1": ("beta1", float), "--beta2": ("beta2", float),
-    "--dual-clip": ("dual_clip", lambda s: None if s.lower() == "none" else float(s)),
-}
+    hparams.FLAGS[name]: (name, _flag_parser(name)) for name in hparams.NAMES}
 
 
 @dataclass
@@ -1096,7 +1102,7 @@ def main(argv: Sequence[str]) -> int:
     for flag, (name, conv) in HPARAM_FLAGS.items():
         parser.add_argument(flag, dest=name, type=conv, default=argparse_unset,
                             help=f"hold {name} fixed (the implementation supports only this value)"
-                                 + (" ('none': off)" if name == "dual_clip" else ""))
+                                 + (" ('none': off)" if hparams.kind(name)[1] else ""))
     args = parser.parse_args(list(argv))
     try:
         module = _load_generated(args.method)

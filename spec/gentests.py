@@ -27,6 +27,7 @@ from pathlib import Path
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
+from spec import generated
 from spec import symbols as S
 from spec.core import CASES, JUNCTIONS, MethodSpec
 from spec.methods import METHODS
@@ -389,29 +390,52 @@ def write(out_dir: Path, files: Mapping[str, str]) -> list[Path]:
     return stale
 
 
+def check_artefacts(artefacts: Mapping[Path, str]) -> list[str]:
+    """Problems with the generated files outside the tests (dgpo_ref's defaults, docs/methods.md)."""
+    problems = []
+    for path, text in artefacts.items():
+        if not path.exists():
+            problems.append(f"{path}: missing")
+        elif path.read_text() != text:
+            diff = difflib.unified_diff(path.read_text().splitlines(), text.splitlines(), lineterm="", n=0)
+            first = next((ln for ln in list(diff)[2:] if ln[:1] in "+-"), "")
+            problems.append(f"{path}: differs from the method records (first change: {first[:100]})")
+    return problems
+
+
 def main(argv: Sequence[str]) -> int:
     """``dgpo gen-tests [--check] [--out DIR]``"""
     from dgpo_cli import ArgumentParser
 
     parser = ArgumentParser(prog="dgpo gen-tests", description=(
-        "Generate tests/conformance/test_<method>.py from the spec. With --check, write nothing and "
-        "exit 1 if the files on disk differ from a fresh generation. Files in --out that the generator "
-        "did not write (no provenance line) are never replaced or removed."))
+        "Generate tests/conformance/test_<method>.py from the spec, and from the method records "
+        "dgpo_ref/_generated_hparams.py (the reference's defaults and domains) and the defaults table "
+        "of docs/methods.md. With --check, write nothing and exit 1 if any of them differs from a fresh "
+        "generation. Files in --out that the generator did not write (no provenance line) are never "
+        "replaced or removed; with another --out only the tests are written there."))
     parser.add_argument("--check", action="store_true", help="verify instead of writing")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"output folder (default: {OUT_DIR})")
     args = parser.parse_args(list(argv))
     files = generate()
+    artefacts = generated.artefacts()
     if args.check:
-        problems = check(args.out, files)
+        problems = check(args.out, files) + check_artefacts(artefacts)
         for p in problems:
             print(p, file=sys.stderr)
         if problems:
             print("dgpo gen-tests --check: generated tests are out of date; run `dgpo gen-tests`",
                   file=sys.stderr)
             return 1
-        print(f"dgpo gen-tests --check: {len(files)} files in {args.out} are up to date")
+        print(f"dgpo gen-tests --check: {len(files)} files in {args.out} and "
+              f"{', '.join(str(p.relative_to(generated.ROOT)) for p in artefacts)} are up to date")
         return 0
     removed = write(args.out, files)
     print(f"dgpo gen-tests: wrote {len(files)} files to {args.out}"
           + (f"; removed stale {', '.join(p.name for p in removed)}" if removed else ""))
+    if args.out.resolve() == OUT_DIR.resolve():
+        for path, text in artefacts.items():
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
+        print(f"dgpo gen-tests: {', '.join(str(p.relative_to(generated.ROOT)) for p in artefacts)} "
+              "match the method records")
     return 0

@@ -55,16 +55,17 @@ def ref_J(method: str, region: str, sign: int, p: float, p_old: float, h: dict) 
 
 
 def _random_hparams(rng: np.random.Generator, method: str) -> dict:
-    draw = {
-        "eps_low": lambda: float(rng.uniform(0.05, 0.9)),
-        "eps_high": lambda: float(rng.uniform(0.05, 2.0)),
-        "n": lambda: int(rng.integers(1, 7)),
-        "m": lambda: int(rng.integers(1, 7)),
-        "beta1": lambda: float(rng.uniform(0.1, 3.0)),
-        "beta2": lambda: float(rng.uniform(0.1, 3.0)),
-        "dual_clip": lambda: None if rng.random() < 0.3 else float(rng.uniform(1.05, 6.0)),
-    }
-    return {name: draw[name]() for name in METHODS[method].hparam_names}
+    """A point of the method's domains (its record's hyper-parameters); None for an optional one 30 %."""
+    out = {}
+    for h in METHODS[method].hparams:
+        hi = h.upper if h.upper != math.inf else h.lower + 3.0
+        if h.optional and rng.random() < 0.3:
+            out[h.name] = None
+        elif h.integer:
+            out[h.name] = int(rng.integers(h.lower + 1, h.lower + 7))
+        else:
+            out[h.name] = float(rng.uniform(h.lower + 0.05 * (hi - h.lower), hi - 0.05 * (hi - h.lower)))
+    return out
 
 
 def _random_ratio(rng: np.random.Generator, region: str, h: dict) -> float:

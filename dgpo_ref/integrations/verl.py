@@ -20,12 +20,18 @@ import importlib
 import os
 from importlib.metadata import entry_points
 
+from dgpo_ref.hparams import DEFAULTS, NAMES
+
 METHODS = ("dgpo", "gppo", "ce_gppo", "aspo")
 """The losses the plugin registers: the dgpo_ref methods verl 0.9.1 does not have."""
 
-EXTRA_HPARAMS = ("n", "m", "beta1", "beta2")
+#: hyper-parameters verl's actor config carries itself (clip_ratio_low/clip_ratio_high/clip_ratio_c)
+ACTOR_HPARAMS = ("eps_low", "eps_high", "dual_clip")
+
+EXTRA_HPARAMS = tuple(k for k in NAMES if k not in ACTOR_HPARAMS and any(k in DEFAULTS[m] for m in METHODS))
 """dgpo_ref hyper-parameters carried by ``DGPOPolicyLossConfig`` (eps and the dual clip come from the
-actor's clip_ratio_low/clip_ratio_high/clip_ratio_c)."""
+actor's clip_ratio_low/clip_ratio_high/clip_ratio_c): every other one of the registered methods,
+from their spec records. The config class must have a field for each (tests/integrations/verl)."""
 
 PLUGIN_MODULE = "dgpo_ref.integrations.verl_plugin"
 ENTRY_POINT = "dgpo"
