@@ -1,6 +1,6 @@
-"""Runtime of the generated conformance tests, and ``dgpo conformance`` (run them against any loss).
+"""Runtime of the generated conformance tests (``dgpo conformance`` runs them: :mod:`dgpo_conformance.runner`).
 
-``dgpo gen-tests`` (spec/gentests.py) writes ``tests/conformance/test_<method>.py`` from the SymPy
+``dgpo gen-tests`` (dgpo_conformance/gentests.py) writes ``tests/conformance/test_<method>.py`` from the SymPy
 spec: per method the hyper-parameter domains, the weight ``V`` on ∇log π and the surrogate value
 ``J`` per region as plain torch expressions, the breakpoints with what the spec says about their
 one-sided limits, and the bounds on ``W``. Those files hold data and one line per test; the
@@ -27,20 +27,17 @@ hyper-parameters to hold fixed instead of sampling them). ``DGPO_HYPOTHESIS_PROF
 Hypothesis profile: ``ci`` (default; the whole suite in well under a minute on 2 cores) or
 ``thorough`` (100x the examples).
 
-This module imports torch, hypothesis and pytest only (never SymPy).
+This module imports torch, hypothesis and pytest (never SymPy); nothing in dgpo_ref/ imports it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.util
 import inspect
-import io
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,12 +49,10 @@ import torch
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
-from dgpo_ref import hparams
+from dgpo_conformance import PROPERTIES  # noqa: F401 (the generated tests' C.PROPERTIES)
 
 F64 = torch.float64
 REGIONS = ("IN", "LN", "HP", "LP", "HN")
-PROPERTIES = ("gradient", "value", "continuity", "bounds", "regions", "finiteness", "aggregation",
-              "invariance", "dtypes")
 
 # ---------------------------------------------------------------------------------------------
 # Hypothesis profiles
@@ -905,236 +900,3 @@ def _not_applicable(impl: Implementation, why: str) -> None:
     if impl.require_metrics:
         raise AssertionError(f"{impl.label}: {why}")
     pytest.skip(f"n/a: {why}")
-
-
-# ---------------------------------------------------------------------------------------------
-# `dgpo conformance`
-# ---------------------------------------------------------------------------------------------
-def generated_dir() -> Path:
-    return Path(__file__).resolve().parents[1] / "tests" / "conformance"
-
-
-def _flag_parser(name: str) -> Callable:
-    """int or float by the hyper-parameter's domain; 'none' is None where the option may be off."""
-    integer, optional = hparams.kind(name)
-    base = int if integer else float
-    return (lambda s: None if s.lower() == "none" else base(s)) if optional else base
-
-
-#: CLI flag -> (hyper-parameter name, parser), from the method records (dgpo_ref/_generated_hparams.py)
-HPARAM_FLAGS: dict[str, tuple[str, Callable]] = {
-    hparams.FLAGS[name]: (name, _flag_parser(name)) for name in hparams.NAMES}
-
-
-@dataclass
-class Outcome:
-    status: str  # pass | FAIL | n/a
-    detail: str = ""
-
-
-class _Collector:
-    """pytest plugin: the outcome of every ``test_<property>_<method>``."""
-
-    def __init__(self) -> None:
-        self.outcomes: dict[str, Outcome] = {}
-        self.errors: list[str] = []
-
-    def pytest_runtest_logreport(self, report) -> None:
-        name = report.nodeid.rsplit("::", 1)[-1]
-        if report.skipped:
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            self.outcomes[name] = Outcome("n/a", reason.removeprefix("Skipped: ").removeprefix("n/a: "))
-        elif report.failed:
-            self.outcomes[name] = Outcome("FAIL", _first_example(report.longreprtext))
-        elif report.when == "call" and name not in self.outcomes:
-            self.outcomes[name] = Outcome("pass")
-
-    def pytest_collectreport(self, report) -> None:
-        if report.failed:
-            self.errors.append(report.longreprtext)
-
-
-def _first_example(text: str, limit: int = 24) -> str:
-    """The assertion message and Hypothesis's drawn inputs from a failure report."""
-    lines = text.splitlines()
-    msg = [ln[2:].rstrip() for ln in lines if ln.startswith("E ")] or lines[-limit:]
-    out, skipping = [], False
-    for ln in msg:
-        head = ln.strip()
-        if head.startswith(("Failing test case", "Falsifying example")):
-            skipping = True
-            continue
-        if head.startswith("Draw "):
-            skipping = False
-        if head.startswith(("Explanation:", "You can reproduce", "Traceback")):
-            break
-        if not skipping:
-            out.append(ln)
-    return "\n".join(out[:limit])
-
-
-def run_properties(method: str, target: str, signature: str = "dgpo_ref", fixed: Mapping | None = None,
-                   properties: Sequence[str] = (), profile_name: str | None = None,
-                   verbose: bool = False) -> dict[str, Outcome]:
-    """Run the generated tests of ``method`` against ``target`` in this process; property -> outcome."""
-    import pytest
-
-    path = generated_dir() / f"test_{method}.py"
-    env = {IMPL_ENV: target, SIGNATURE_ENV: signature, HPARAMS_ENV: json.dumps(dict(fixed or {}))}
-    if profile_name:
-        env[PROFILE_ENV] = profile_name
-    args = [str(path), "-q", "-p", "no:cacheprovider", "--no-header", "--tb=short", "-o", "addopts=",
-            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    if properties:
-        args += ["-k", " or ".join(f"test_{p}_{method}" for p in properties)]
-    collector = _Collector()
-    saved = {k: os.environ.get(k) for k in env}
-    out = io.StringIO()
-    try:
-        os.environ.update(env)
-        with contextlib.redirect_stdout(out):
-            pytest.main(args, plugins=[collector])
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    if verbose:
-        print(out.getvalue())
-    if collector.errors:
-        raise RuntimeError("the generated tests failed to import:\n" + "\n".join(collector.errors))
-    found: dict[str, Outcome] = {}
-    for name, outcome in collector.outcomes.items():
-        m = re.fullmatch(rf"test_(\w+?)_{re.escape(method)}", name)
-        if m:
-            found[m.group(1)] = outcome
-    return found
-
-
-def run_isolated(job: Mapping) -> dict[str, Outcome]:
-    """:func:`run_properties` in a child process, so that nothing the code under test does can pass
-    for a result: ``sys.exit`` on import or in the loss, ``os._exit``, a crash. The child writes its
-    outcomes to a file as its last act; a child that ends without them raises :class:`CodeExited`
-    (a ``ValueError`` carries a bad ``--impl``). The child's output is passed on."""
-    import subprocess
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="dgpo-conformance-") as tmp:
-        result = Path(tmp) / "result.json"
-        proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps({**job, "result": str(result)})],
-                              capture_output=True, text=True, cwd=os.getcwd())
-        sys.stdout.write(proc.stdout)
-        if job.get("verbose"):
-            sys.stderr.write(proc.stderr)
-        done = json.loads(result.read_text()) if result.is_file() else {}
-    if "error" in done:
-        raise ValueError(done["error"])
-    if "exited" in done:
-        raise CodeExited(done["exited"])
-    if "outcomes" not in done:
-        stage = "while the properties ran" if done.get("stage") == "imported" else f"while importing {job['target']!r}"
-        last = (proc.stderr.strip().splitlines() or [""])[-1][:200]
-        raise CodeExited(f"the code under test exited {stage} (the process ended with status {proc.returncode}"
-                         + (f": {last})" if proc.returncode and last else ")"))
-    return {p: Outcome(*o) for p, o in done["outcomes"].items()}
-
-
-CHILD = "import sys; from dgpo_ref.conformance import _child_main; _child_main(sys.argv[1])"
-
-
-def _child_main(job_text: str) -> None:
-    """The child of :func:`run_isolated`: import the implementation, run the properties, write the file."""
-    job = json.loads(job_text)
-    result = Path(job.pop("result"))
-
-    def report(**record) -> None:
-        result.write_text(json.dumps(record))
-
-    try:
-        load_function(job["target"])
-        report(stage="imported")
-        outcomes = run_properties(**job)
-    except (ValueError, RuntimeError) as exc:
-        return report(error=str(exc))
-    except CodeExited as exc:
-        return report(exited=str(exc))
-    report(outcomes={p: [o.status, o.detail] for p, o in outcomes.items()})
-
-
-def _load_generated(method: str):
-    path = generated_dir() / f"test_{method}.py"
-    if not path.is_file():
-        have = sorted(p.stem.removeprefix("test_") for p in generated_dir().glob("test_*.py"))
-        raise ValueError(f"--method {method!r}: no generated tests at {path} "
-                         f"(have: {', '.join(have) or 'none'}; run `dgpo gen-tests`)")
-    spec = importlib.util.spec_from_file_location(f"_dgpo_conformance_{method}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _table(outcomes: Mapping[str, Outcome]) -> str:
-    lines = [f"{'property':<12} result", f"{'-' * 12} ------"]
-    lines += [f"{p:<12} {outcomes[p].status}" + (f"  ({outcomes[p].detail})" if outcomes[p].status == "n/a"
-                                                else "") for p in PROPERTIES if p in outcomes]
-    return "\n".join(lines)
-
-
-def main(argv: Sequence[str]) -> int:
-    """``dgpo conformance --impl MODULE:FUNCTION [--method dgpo] [--signature dgpo_ref|verl] ...``"""
-    from dgpo_cli import ArgumentParser, CliError
-
-    parser = ArgumentParser(prog="dgpo conformance", description=(
-        "Run the conformance properties generated from the spec against a policy-loss function. "
-        "Exit 0 when every applicable property passes, 1 on a failure, 2 on bad arguments."))
-    parser.add_argument("--impl", required=True, metavar="MODULE:FUNCTION",
-                        help="the loss to check: module:function or path/to/file.py:function")
-    parser.add_argument("--method", default="dgpo", help="which method's properties (default: dgpo)")
-    parser.add_argument("--signature", default="dgpo_ref", choices=sorted(SIGNATURES),
-                        help="calling convention: dgpo_ref keywords, or verl's "
-                             "(old_log_prob, log_prob, advantages, response_mask, loss_agg_mode, config)")
-    parser.add_argument("--property", action="append", choices=PROPERTIES, default=[],
-                        help="run only this property (repeatable)")
-    parser.add_argument("--profile", choices=("ci", "thorough"), default=None,
-                        help=f"Hypothesis profile (default: ${PROFILE_ENV} or ci)")
-    parser.add_argument("--verbose", action="store_true", help="show pytest's own output")
-    for flag, (name, conv) in HPARAM_FLAGS.items():
-        parser.add_argument(flag, dest=name, type=conv, default=argparse_unset,
-                            help=f"hold {name} fixed (the implementation supports only this value)"
-                                 + (" ('none': off)" if hparams.kind(name)[1] else ""))
-    args = parser.parse_args(list(argv))
-    try:
-        module = _load_generated(args.method)
-        fixed = {name: getattr(args, name) for name, _ in HPARAM_FLAGS.values()
-                 if getattr(args, name) is not argparse_unset}
-        for name, value in fixed.items():
-            if name not in module.SPEC.hparams:
-                raise ValueError(f"--{name.replace('_', '-')} is not a hyper-parameter of {args.method} "
-                                 f"(it has: {', '.join(module.SPEC.hparams)})")
-            problem = module.SPEC.hparams[name].check(name, value)
-            if problem:
-                raise ValueError(problem)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    job = dict(method=args.method, target=args.impl, signature=args.signature, fixed=fixed,
-               properties=args.property, profile_name=args.profile, verbose=args.verbose)
-    try:
-        outcomes = run_isolated(job)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    except CodeExited as exc:
-        print(f"dgpo conformance: FAIL: {exc}; no property was checked to the end", file=sys.stderr)
-        return 1
-    if not outcomes:
-        raise CliError(f"no conformance tests ran for {args.method}")
-    hp_text = ", ".join(f"{k}={v}" for k, v in fixed.items()) or "sampled from the spec's domains"
-    print(f"dgpo conformance: {args.impl} ({args.signature} signature), method {args.method}, "
-          f"hyper-parameters {hp_text}")
-    print(_table(outcomes))
-    failed = [p for p in PROPERTIES if p in outcomes and outcomes[p].status == "FAIL"]
-    for p in failed:
-        print(f"\n[{p}] first failing example:\n{outcomes[p].detail}")
-    summary = {s: sum(o.status == s for o in outcomes.values()) for s in ("pass", "FAIL", "n/a")}
-    print(f"\n{summary['pass']} passed, {summary['FAIL']} failed, {summary['n/a']} not applicable")
-    return 1 if failed else 0

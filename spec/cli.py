@@ -10,7 +10,7 @@ import json
 
 import sympy as sp
 
-from dgpo_cli import ArgumentParser, CliError
+from clikit import ArgumentParser, CliError
 from spec.core import REGIONS, MethodSpec
 from spec.derive import Step, constants, derivation
 from spec.methods import HPARAMS, METHODS

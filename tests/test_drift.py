@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: what the spec -> generate -> reference loop needs (the rest of the repository plays no part)
-PARTS = ("spec", "proofs", "dgpo_ref", "conformance", "dgpo_cli.py", "clikit.py", "docs/methods.md",
+PARTS = ("spec", "proofs", "dgpo_ref", "dgpo_conformance", "dgpo_cli.py", "clikit.py", "docs/methods.md",
          "tests/conformance")
 RECORD = "spec/methods/dgpo.py"
 
@@ -53,8 +53,7 @@ def _copy(tmp: Path) -> Path:
     dst = tmp / "repo"
     for part in PARTS:
         src = ROOT / part
-        if not src.exists():
-            continue
+        assert src.exists(), src
         (dst / part).parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
             shutil.copytree(src, dst / part, ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
@@ -76,8 +75,9 @@ def _python(copy: Path, code: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def _dgpo(copy: Path, *argv: str) -> subprocess.CompletedProcess:
-    code = ("import sys, dgpo_cli, spec\n"
-            "assert spec.__file__.startswith(sys.argv[1]), spec.__file__\n"
+    code = ("import sys, dgpo_cli, spec, proofs, dgpo_conformance, dgpo_ref\n"
+            "for m in (dgpo_cli, spec, proofs, dgpo_conformance, dgpo_ref):\n"
+            "    assert m.__file__.startswith(sys.argv[1]), m.__file__  # the copy, not the checkout\n"
             "sys.exit(dgpo_cli.main(sys.argv[2:]))")
     return _python(copy, code, str(copy), *argv)
 

@@ -152,7 +152,7 @@ def compose(config_file: str | None, overrides: list[str]):
 
 def check_config(config_file: str | None, overrides: list[str], registry) -> list[str]:
     """The reasons (possibly none) why verl would not train the configured loss as asked."""
-    from dgpo_cli import CliError
+    from clikit import CliError
 
     if config_file is not None and not os.path.isfile(config_file):
         raise CliError(f"--config {config_file}: no such file")
@@ -164,7 +164,7 @@ def check_config(config_file: str | None, overrides: list[str], registry) -> lis
 
 
 def check_main(argv: list[str]) -> int:
-    from dgpo_cli import ArgumentParser, CliError
+    from clikit import ArgumentParser, CliError
 
     parser = ArgumentParser(prog="dgpo verl-check", description=__doc__.splitlines()[0])
     parser.add_argument("--config", metavar="FILE", help="a verl YAML config used instead of verl's ppo_trainer.yaml")
