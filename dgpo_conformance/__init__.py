@@ -3,9 +3,11 @@
 - :mod:`dgpo_conformance.gentests`: ``dgpo gen-tests``, the generator (imports ``spec`` and
   ``proofs``; writes ``tests/conformance/test_<method>.py``, dgpo_ref's generated defaults and
   docs/methods.md's table);
-- :mod:`dgpo_conformance.properties`: what the generated tests run (Hypothesis profiles, the schema
-  they fill in, the spec evaluated per token, strategies, the adapters for dgpo_ref's and verl's
-  calling conventions, the checks); torch, hypothesis and pytest, never SymPy;
+- :mod:`dgpo_conformance.schema`: Hypothesis profiles, the schema the generated files fill in, the
+  spec evaluated per token; :mod:`dgpo_conformance.strategies`: batches and Hypothesis strategies;
+  :mod:`dgpo_conformance.adapters`: the implementation under test (dgpo_ref's or verl's calling
+  convention); :mod:`dgpo_conformance.properties`: the checks and the property functions the
+  generated tests call (``C.<property>``); torch, hypothesis and pytest, never SymPy;
 - :mod:`dgpo_conformance.runner`: ``dgpo conformance``, the properties against any loss function.
 
 Nothing in ``spec/``, ``proofs/`` or ``dgpo_ref/`` imports this package. This module itself imports

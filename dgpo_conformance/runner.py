@@ -27,10 +27,12 @@ from dgpo_conformance.properties import (
     SIGNATURE_ENV,
     SIGNATURES,
     CodeExited,
-    argparse_unset,
     load_function,
 )
 from dgpo_ref import hparams
+
+#: a flag's value when it was not given (None is a value: `--dual-clip none`)
+argparse_unset = object()
 
 
 def generated_dir() -> Path:

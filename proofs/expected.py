@@ -3,7 +3,7 @@ mathematics says, written down in ``spec/methods/<name>.py`` (``disproved``, eac
 before running the provers, so that ``dgpo prove`` fails when a result changes.
 
 DGPO is expected to satisfy all eight obligations; why each baseline fails the ones it fails is
-said next to the status in its record (and printed by ``dgpo prove`` in proofs/REPORT.md).
+said next to the status in its record; proofs/REPORT.md shows the counterexample the engine found.
 """
 
 from __future__ import annotations
