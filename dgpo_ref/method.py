@@ -96,7 +96,9 @@ class LossSpec:
                                  f"spec/methods/{self.name}.py (regenerate with `dgpo gen-tests`)")
             defaults, domains = DEFAULTS[self.name], DOMAINS[self.name]
         elif self.defaults is None or self.domains is None or set(self.defaults) != set(self.domains):
-            raise ValueError(f"method {self.name!r} has no spec record: pass defaults and a domain for each")
+            raise ValueError(f"method {self.name!r} is not in dgpo_ref/_generated_hparams.py: run `dgpo gen-tests` "
+                             f"after adding spec/methods/{self.name}.py, or pass defaults= and domains= for a "
+                             f"method the spec does not have")
         else:
             defaults, domains = self.defaults, self.domains
         object.__setattr__(self, "defaults", MappingProxyType(dict(defaults)))
