@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from spec.core import MethodSpec
-from spec.methods import HPARAMS, METHODS
+from spec.methods import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
 HPARAMS_MODULE = ROOT / "dgpo_ref" / "_generated_hparams.py"
@@ -63,9 +63,11 @@ def render_hparams(methods: Mapping[str, MethodSpec] | None = None) -> str:
         lines.append("    },")
     lines += ["}", "", "#: hyper-parameter -> the command-line flag that sets it (`dgpo conformance`, `dgpo derive`)",
               "FLAGS = {"]
-    names = dict.fromkeys(h.name for spec in methods.values() for h in spec.hparams)
-    flags = {h.name: h.flag for spec in reversed(list(methods.values())) for h in spec.hparams}
-    lines += [f"    {name!r}: {flags[name]!r}," for name in names]
+    flags: dict[str, str] = {}
+    for spec in methods.values():
+        for h in spec.hparams:
+            flags.setdefault(h.name, h.flag)
+    lines += [f"    {name!r}: {flag!r}," for name, flag in flags.items()]
     lines += ["}", ""]
     return "\n".join(lines)
 
@@ -82,8 +84,8 @@ def render_docs_table(methods: Mapping[str, MethodSpec] | None = None) -> str:
     for hp in names:
         users = [n for n, s in methods.items() if hp in s.hparam_names]
         domains = dict.fromkeys(s.hparam(hp).constraint for s in methods.values() if hp in s.hparam_names)
-        lines.append(f"| `{hp}` | {'; '.join(domains)} | `{HPARAMS[hp].flag if hp in HPARAMS else hp}` | "
-                     f"{', '.join(users)} |")
+        flag = next(s.hparam(hp).flag for s in methods.values() if hp in s.hparam_names)
+        lines.append(f"| `{hp}` | {'; '.join(domains)} | `{flag}` | {', '.join(users)} |")
     lines += ["", "| method | defaults |", "|---|---|"]
     for name, spec in methods.items():
         body = ", ".join(f"{h.name} {_default_text(h.default)}" for h in spec.hparams)
