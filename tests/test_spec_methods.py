@@ -117,3 +117,14 @@ def test_expected_statuses_name_real_obligations():
     for name, spec in METHODS.items():
         assert set(spec.disproved) <= set(THEOREMS), name
         assert all(why.strip() for why in spec.disproved.values()), f"{name}: say why"
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_proof_samples_lie_in_each_records_domain(name):
+    """The proof engine scans a parameter's samples for counterexamples: a record that narrows a
+    domain (``with_domain``) must not leave samples outside it."""
+    for h in METHODS[name].hparams:
+        for x in h.samples:
+            value = int(x) if h.integer else float(x)
+            assert h.check(value) is None, (name, h.name, x)
+        assert h.default is None or not h.samples or h.check(h.default) is None
