@@ -1,18 +1,17 @@
 """The one console script, ``dgpo``: a table from subcommand to the part that implements it.
 
-Each subcommand's code lives with its part (``spec/``, ``proofs/``, ``dgpo_ref/``, ``trainer/``);
-this module only dispatches, importing the part lazily so that ``dgpo derive`` never pulls in
-torch and ``dgpo train`` never pulls in SymPy. Every subcommand is a ``main(argv) -> int``.
+Each subcommand's code lives with its part (``spec/``, ``proofs/``, ``dgpo_conformance/``,
+``dgpo_ref/``, ``trainer/``); this module only dispatches, importing the part lazily so that
+``dgpo derive`` never pulls in torch and ``dgpo train`` never pulls in SymPy. Every subcommand is a ``main(argv) -> int``.
 
-Errors a user can fix (bad flags, bad values, missing files) are raised as :class:`CliError`, or
-reported by :class:`ArgumentParser`; either way the user sees one line ``dgpo <cmd>: error: ...``
-and exit status 2, never a traceback. An OS error (read-only folder, disk full, a file where a
+Errors a user can fix (bad flags, bad values, missing files) are raised as :class:`clikit.CliError`,
+or reported by :class:`clikit.ArgumentParser`; either way the user sees one line
+``dgpo <cmd>: error: ...`` and exit status 2, never a traceback. An OS error (read-only folder, disk full, a file where a
 folder is expected) is reported the same way, naming the path and the cause.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import re
@@ -20,14 +19,16 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
+from clikit import ArgumentParser, CliError, os_error_line  # noqa: F401 (re-exported: the parts' names)
+
 # subcommand (possibly two words) -> ("module:function", the pyproject extra it needs, help).
 # The function takes argv and returns an int; the extra is what a missing import asks to install.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "derive": ("spec.cli:derive_main", "spec", "print the step-by-step derivation of a method's weights"),
     "plot weights": ("spec.plot:main", "spec", "draw W(p) for every method across the regions"),
     "prove": ("proofs.cli:main", "spec", "run the proof obligations and write proofs/REPORT.md"),
-    "gen-tests": ("spec.gentests:main", "spec", "generate tests/conformance/ from the spec (--check: verify)"),
-    "conformance": ("dgpo_ref.conformance:main", "conformance", "run the generated properties against any loss"),
+    "gen-tests": ("dgpo_conformance.gentests:main", "spec", "generate tests/conformance/ from the spec (--check: verify)"),
+    "conformance": ("dgpo_conformance.runner:main", "conformance", "run the generated properties against any loss"),
     "train": ("trainer.cli:train_main", "trainer", "RLVR training with a verified loss (default: dgpo)"),
     "eval": ("trainer.cli:eval_main", "trainer", "evaluate a checkpoint (Avg@k, Pass@k)"),
     "plot run": ("trainer.plot:main", "trainer", "draw a run folder's metrics.jsonl as PNG"),
@@ -36,24 +37,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bench": ("bench.run_all:main", "trainer", "run the benchmarks and write docs/performance.md"),
     "compare": ("bench.compare:main", "trainer", "methods x seeds, paired, with bootstrap intervals (docs/evidence.md)"),
 }
-
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
-
-
-def os_error_line(exc: OSError) -> str:
-    """One line naming the path(s) and the cause of an OS error (``{path}: no space left on device``)."""
-    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
-    cause = (exc.strerror or str(exc)).lower()
-    return f"{paths}: {cause}" if paths else cause
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports errors as one line (no usage dump) and exits with status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _requirements(extra: str) -> list[str]:

@@ -22,11 +22,11 @@ DGPO = [sys.executable, "-m", "dgpo_cli"]
 
 COMMANDS = {  # label -> (module that must exist, argv)
     "dgpo prove --method all --check": ("proofs.cli", DGPO + ["prove", "--method", "all", "--check"]),
-    "dgpo gen-tests --check": ("spec.gentests", DGPO + ["gen-tests", "--check"]),
+    "dgpo gen-tests --check": ("dgpo_conformance.gentests", DGPO + ["gen-tests", "--check"]),
     "pytest tests/conformance (dgpo_ref, all methods)": (
-        "dgpo_ref.conformance", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/conformance"]),
+        "dgpo_conformance.properties", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/conformance"]),
     "dgpo conformance --impl dgpo_ref.fused:fused_policy_loss": (
-        "dgpo_ref.conformance", DGPO + ["conformance", "--impl", "dgpo_ref.fused:fused_policy_loss", "--method", "dgpo"]),
+        "dgpo_conformance.runner", DGPO + ["conformance", "--impl", "dgpo_ref.fused:fused_policy_loss", "--method", "dgpo"]),
 }
 
 

@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from dgpo_cli import ArgumentParser, CliError
+from clikit import ArgumentParser, CliError
 from trainer.plot import read_jsonl  # torn last lines (a killed run) are skipped with a warning
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"

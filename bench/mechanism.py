@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 import dgpo_ref
-from dgpo_cli import ArgumentParser, CliError
+from clikit import ArgumentParser, CliError
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 AFTER_HORIZON = 100  # updates followed after a token's first entry into LN

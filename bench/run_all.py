@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from dgpo_cli import ArgumentParser, CliError
+from clikit import ArgumentParser, CliError
 
 ROOT = Path(__file__).resolve().parent.parent
 GPU_RESULTS = ROOT / "bench" / "results" / "gpu_h200.json"

@@ -20,6 +20,7 @@ import torch
 
 from . import checks
 from .aggregate import token_weights
+from .hparams import DEFAULTS
 from .method import Terms, Tokens
 from .metrics import loss_metrics
 from .registry import get_spec
@@ -135,13 +136,13 @@ def dgpo_loss(
     advantages: torch.Tensor,
     response_mask: torch.Tensor,
     loss_agg_mode: str = "token-mean",
-    eps_low: float = 0.2,
-    eps_high: float = 0.2,
-    n: int = 1,
-    m: int = 2,
+    eps_low: float = DEFAULTS["dgpo"]["eps_low"],
+    eps_high: float = DEFAULTS["dgpo"]["eps_high"],
+    n: int = DEFAULTS["dgpo"]["n"],
+    m: int = DEFAULTS["dgpo"]["m"],
     **kwargs,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """``policy_loss("dgpo", ...)``; ``kwargs`` are ``normalizer``, ``loss_scale_factor``, ``check_inputs``."""
+    """``policy_loss("dgpo", ...)`` (defaults: spec/methods/dgpo.py); ``kwargs`` are ``normalizer``, ``loss_scale_factor``, ``check_inputs``."""
     return policy_loss(
         "dgpo", log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages,
         response_mask=response_mask, loss_agg_mode=loss_agg_mode,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import torch
 
-from .hparams import DOMAINS, Domain
+from .hparams import DEFAULTS, DOMAINS, Domain
 
 NEG_INF = -math.inf
 
@@ -76,17 +76,33 @@ class Terms:
 
 @dataclass(frozen=True)
 class LossSpec:
-    """One registry row: a method's name, its terms function, defaults and hyper-parameter domains."""
+    """One registry row: a method's name, its terms function and a one-line summary.
+
+    Its hyper-parameter defaults and domains come from the method's spec record (through the
+    generated :mod:`dgpo_ref._generated_hparams`), never from the row. ``defaults`` and ``domains``
+    may be passed only for a method the spec does not have (an experiment, a test).
+    """
 
     name: str
     terms: Callable[..., Terms]
-    defaults: Mapping[str, object]
     summary: str
-    domains: Mapping[str, Domain] = field(init=False)
+    defaults: Mapping[str, object] | None = None
+    domains: Mapping[str, Domain] | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
-        object.__setattr__(self, "domains", MappingProxyType({k: DOMAINS[k] for k in self.defaults}))
+        if self.name in DEFAULTS:
+            if self.defaults is not None or self.domains is not None:
+                raise ValueError(f"method {self.name!r}: its defaults and domains come from "
+                                 f"spec/methods/{self.name}.py (regenerate with `dgpo gen-tests`)")
+            defaults, domains = DEFAULTS[self.name], DOMAINS[self.name]
+        elif self.defaults is None or self.domains is None or set(self.defaults) != set(self.domains):
+            raise ValueError(f"method {self.name!r} is not in dgpo_ref/_generated_hparams.py: run `dgpo gen-tests` "
+                             f"after adding spec/methods/{self.name}.py, or pass defaults= and domains= for a "
+                             f"method the spec does not have")
+        else:
+            defaults, domains = self.defaults, self.domains
+        object.__setattr__(self, "defaults", MappingProxyType(dict(defaults)))
+        object.__setattr__(self, "domains", MappingProxyType(dict(domains)))
 
     def resolve(self, hparams: Mapping[str, object]) -> dict[str, object]:
         """Defaults overridden by ``hparams``; ValueError naming any unknown or out-of-domain value."""

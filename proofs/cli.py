@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dgpo_cli import ArgumentParser, CliError
+from clikit import ArgumentParser, CliError
 from proofs import report
 from proofs.run import run
 from spec.methods import METHODS

@@ -22,16 +22,23 @@ from spec import symbols as S
 PROVED, DISPROVED, UNKNOWN = "proved", "disproved", "unknown"
 #: the (n, m) instances used where a claim cannot be proved for symbolic n, m
 INSTANCE_RANGE = range(1, 7)
+
+
+def _samples() -> dict[sp.Symbol, list[sp.Rational]]:
+    """Sample values per symbol for the counterexample search: p_old's here, every hyper-parameter's
+    from the method records (``HParam.samples``); two records may not disagree on one symbol."""
+    from spec.methods import METHODS
+
+    out: dict[sp.Symbol, list[sp.Rational]] = {S.p_old: [sp.Rational(1, 2), sp.Rational(1, 40)]}
+    for spec in METHODS.values():
+        for h in spec.hparams:
+            if h.samples and out.setdefault(h.symbol, list(h.samples)) != list(h.samples):
+                raise ValueError(f"{spec.name}: samples of {h.name} differ from another method's")
+    return out
+
+
 #: sample values per symbol for the counterexample search (all inside the domains)
-SAMPLES: dict[sp.Symbol, list[sp.Rational]] = {
-    S.eps_low: [sp.Rational(1, 5), sp.Rational(1, 2), sp.Rational(9, 10), sp.Rational(1, 20)],
-    S.eps_high: [sp.Rational(1, 5), sp.Rational(7, 25), sp.Integer(1), sp.Integer(3)],
-    S.beta1: [sp.Rational(1, 2), sp.Integer(2), sp.Integer(1), sp.Rational(1, 10)],
-    S.beta2: [sp.Integer(1), sp.Rational(1, 2), sp.Integer(3), sp.Rational(1, 10)],
-    S.n: [sp.Integer(1), sp.Integer(2), sp.Integer(3)],
-    S.m: [sp.Integer(1), sp.Integer(2), sp.Integer(3)],
-    S.p_old: [sp.Rational(1, 2), sp.Rational(1, 40)],
-}
+SAMPLES: dict[sp.Symbol, list[sp.Rational]] = _samples()
 #: r candidates relative to the breakpoints (filtered by each claim's region)
 _LEFT_T = [sp.Rational(1, 1000), sp.Rational(1, 10), sp.Rational(1, 2), sp.Rational(99, 100)]
 _RIGHT_T = [sp.Rational(101, 100), sp.Integer(2), sp.Integer(10)]

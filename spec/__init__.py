@@ -4,8 +4,8 @@ Notation (shared/DESIGN.md, docs/methods.md): ``p`` = π_θ(token), ``p_old`` = 
 ``r = p/p_old``, ``A`` the advantage. A method is its weight ``W`` on ∇π per region; ``V = p·W`` is
 its weight on ∇log π; its surrogate ``J`` (written with the stop-gradient ``sg``) has dJ/dp = W.
 
-API (what ``proofs/``, ``dgpo derive``, ``dgpo plot weights`` and ``spec/gentests.py`` use)
------------------------------------------------------------------------------------------
+API (what ``proofs/``, ``dgpo derive``, ``dgpo plot weights`` and ``dgpo_conformance/gentests.py`` use)
+---------------------------------------------------------------------------------------------------
 Symbols (:mod:`spec.symbols`): ``p, p_old, r, A, eps_low, eps_high, n, m, beta1, beta2, dual_clip``
 (SymPy symbols with assumptions), ``ratio = p/p_old``, ``SYMBOLS`` (name -> symbol), ``sg`` (a
 SymPy Function with derivative 0; ``sg(number)`` evaluates to the number), ``strip_sg(expr)``.

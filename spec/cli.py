@@ -10,11 +10,10 @@ import json
 
 import sympy as sp
 
-from dgpo_cli import ArgumentParser, CliError
+from clikit import ArgumentParser, CliError
 from spec.core import REGIONS, MethodSpec
 from spec.derive import Step, constants, derivation
-from spec.hparams import ALL
-from spec.methods import METHODS
+from spec.methods import HPARAMS, METHODS
 
 MAX_EXPONENT = 10_000
 """Largest integer hyper-parameter (``n``, ``m``) ``dgpo derive`` substitutes: SymPy forms constants
@@ -35,8 +34,8 @@ def _parser() -> ArgumentParser:
     ap = ArgumentParser(prog="dgpo derive", description=__doc__.split("\n\n")[1])
     ap.add_argument("--method", default="dgpo", help=f"one of: {', '.join(METHODS)}")
     ap.add_argument("--format", choices=("text", "markdown", "latex", "json"), default="text")
-    for name, h in ALL.items():
-        ap.add_argument(f"--{name.replace('_', '-')}", dest=name, type=str, default=None,
+    for name, h in HPARAMS.items():
+        ap.add_argument(h.flag, dest=name, type=str, default=None,
                         help=f"{h.constraint}")
     return ap
 
@@ -44,12 +43,12 @@ def _parser() -> ArgumentParser:
 def _values(spec: MethodSpec, args) -> dict[str, float | int | None]:
     """The hyper-parameters given on the command line, checked against the method's domains."""
     out = {}
-    for name in ALL:
+    for name in HPARAMS:
         raw = getattr(args, name)
         if raw is None:
             continue
         if name not in spec.hparam_names:
-            raise CliError(f"--{name.replace('_', '-')}: {name} is not a hyper-parameter of "
+            raise CliError(f"{HPARAMS[name].flag}: {name} is not a hyper-parameter of "
                            f"{spec.name} (it has: {', '.join(spec.hparam_names)})")
         value = _number(name, raw)
         problem = spec.hparam(name).check(value)

@@ -1,8 +1,12 @@
-"""Regions, branches and the method spec object.
+"""Regions, branches and the method record.
 
 A method is its weight ``W`` on ∇π, given per region as a :class:`Branch` (``W`` and the surrogate
 ``J`` with stop-gradients, both in ``p``, ``p_old`` and the hyper-parameters). Everything else is
 derived from those two expressions: ``V = p·W``, ``V`` in the ratio ``r``, the value of ``J``.
+
+The :class:`MethodSpec` in ``spec/methods/<name>.py`` is the one record of a method: its branches,
+its hyper-parameters (defaults, domains, proof samples, CLI flags), the status every proof
+obligation is expected to have, and a few worked examples typed from the formulas by hand.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import NamedTuple
 
 import sympy as sp
 
@@ -25,6 +30,20 @@ CASES: tuple[tuple[str, int], ...] = (("IN", 1), ("IN", -1), ("LN", -1), ("HP", 
 #: the breakpoints in r, as expressions in the hyper-parameters
 LEFT = 1 - S.eps_low
 RIGHT = 1 + S.eps_high
+
+#: the statuses of a proof obligation (proofs/engine.py decides them; unknown is a failure)
+PROVED, DISPROVED = "proved", "disproved"
+
+
+class Example(NamedTuple):
+    """A worked example at the method's defaults: the token's ratio ``r``, advantage ``A`` and the
+    weight ``V`` on ∇log π it must get, a number computed by hand from the formulas (not from the
+    spec's expressions): tests check the spec and dgpo_ref against it."""
+
+    r: float
+    A: float
+    V: float
+
 
 #: junctions where a region meets IN: (outer region, breakpoint name, sign of A)
 JUNCTIONS: tuple[tuple[str, str, int], ...] = (("LN", "left", -1), ("LP", "left", 1),
@@ -89,6 +108,12 @@ class MethodSpec:
     branches: Mapping[str, Branch]
     #: extra named constants (DGPO: C_left, C_right), symbol name -> expression
     constants: Mapping[str, sp.Expr] = field(default_factory=dict)
+    #: the proof obligations (names of proofs.theorems.THEOREMS) this method is expected to fail,
+    #: each with the reason; every other obligation is expected proved. `dgpo prove --check`
+    #: fails when a result differs.
+    disproved: Mapping[str, str] = field(default_factory=dict)
+    #: worked examples at the defaults, one per region at least (tests check spec and dgpo_ref)
+    examples: tuple[Example, ...] = ()
 
     def __post_init__(self) -> None:
         missing = set(REGIONS) - set(self.branches)
@@ -123,6 +148,10 @@ class MethodSpec:
     def case(self, expr: sp.Expr, sign: int) -> sp.Expr:
         """Resolve a dependence on the sign of A (ASPO's IN) for A = sign·1."""
         return sp.piecewise_fold(expr.subs(S.A, sign)) if expr.has(S.A) else expr
+
+    def expected(self, theorem: str) -> str:
+        """The status proof obligation ``theorem`` is expected to have for this method."""
+        return DISPROVED if theorem in self.disproved else PROVED
 
     # --- hyper-parameters -------------------------------------------------------------------
     @property

@@ -1,8 +1,14 @@
-"""Hyper-parameters: symbol, default, domain (docs/methods.md's table is the contract).
+"""Hyper-parameters: symbol, default, domain, proof samples and CLI flag.
 
 A :class:`HParam` knows its domain as a SymPy condition (:meth:`HParam.condition`, used by the
 proofs and the SMT encoding) and checks a user's value (:meth:`HParam.check`, used by the CLIs),
 returning a one-line message naming the parameter and the constraint.
+
+The constants below are building blocks: a method's record (``spec/methods/<name>.py``) lists the
+ones it takes, with its own default (``EPS_HIGH.with_default(0.28)``) and, where it differs, its own
+domain (:meth:`HParam.with_domain`). Everything downstream (dgpo_ref's generated defaults and
+domains, the proof engine's samples, the CLI flags, docs/methods.md's table) is derived from the
+records, never from these constants directly.
 """
 
 from __future__ import annotations
@@ -27,9 +33,22 @@ class HParam:
     upper: float = math.inf  # open upper bound
     integer: bool = False
     optional: bool = False  # None allowed (means "off"; represented as sympy.oo)
+    #: values the proof engine scans for counterexamples (exact; inside the domain; the first is
+    #: the most typical). Empty: the proofs hold the parameter at the method's default (dual_clip).
+    samples: tuple[sp.Rational, ...] = ()
+    #: the command-line flag that holds it fixed (``dgpo conformance``, ``dgpo derive``)
+    flag: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.flag:
+            object.__setattr__(self, "flag", "--" + self.name.replace("_", "-"))
 
     def with_default(self, default: float | int | None) -> HParam:
         return replace(self, default=default)
+
+    def with_domain(self, constraint: str, lower: float, upper: float = math.inf) -> HParam:
+        """The same parameter with another open domain (lower, upper) for one method."""
+        return replace(self, constraint=constraint, lower=lower, upper=upper)
 
     def condition(self, sym: sp.Expr | None = None) -> sp.Boolean:
         """The domain as a SymPy condition on ``sym`` (default: this parameter's symbol)."""
@@ -59,13 +78,13 @@ class HParam:
         return None
 
 
-EPS_LOW = HParam("eps_low", S.eps_low, 0.2, "0 < eps_low < 1", 0.0, 1.0)
-EPS_HIGH = HParam("eps_high", S.eps_high, 0.2, "eps_high > 0", 0.0)
-N = HParam("n", S.n, 1, "n >= 1, integer", 0, integer=True)
-M = HParam("m", S.m, 2, "m >= 1, integer", 0, integer=True)
-BETA1 = HParam("beta1", S.beta1, 0.5, "beta1 > 0", 0.0)
-BETA2 = HParam("beta2", S.beta2, 1.0, "beta2 > 0", 0.0)
+_R, _I = sp.Rational, sp.Integer
+EPS_LOW = HParam("eps_low", S.eps_low, 0.2, "0 < eps_low < 1", 0.0, 1.0,
+                 samples=(_R(1, 5), _R(1, 2), _R(9, 10), _R(1, 20)))
+EPS_HIGH = HParam("eps_high", S.eps_high, 0.2, "eps_high > 0", 0.0,
+                  samples=(_R(1, 5), _R(7, 25), _I(1), _I(3)))
+N = HParam("n", S.n, 1, "n >= 1, integer", 0, integer=True, samples=(_I(1), _I(2), _I(3)))
+M = HParam("m", S.m, 2, "m >= 1, integer", 0, integer=True, samples=(_I(1), _I(2), _I(3)))
+BETA1 = HParam("beta1", S.beta1, 0.5, "beta1 > 0", 0.0, samples=(_R(1, 2), _I(2), _I(1), _R(1, 10)))
+BETA2 = HParam("beta2", S.beta2, 1.0, "beta2 > 0", 0.0, samples=(_I(1), _R(1, 2), _I(3), _R(1, 10)))
 DUAL_CLIP = HParam("dual_clip", S.dual_clip, None, "dual_clip None or dual_clip > 1", 1.0, optional=True)
-
-#: every hyper-parameter, by name (defaults here are the most common ones; methods override)
-ALL: dict[str, HParam] = {h.name: h for h in (EPS_LOW, EPS_HIGH, N, M, BETA1, BETA2, DUAL_CLIP)}

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dgpo_cli import ArgumentParser, CliError
+from clikit import ArgumentParser, CliError
 from spec.core import LEFT, RIGHT
 from spec.methods import METHODS
 from spec.numeric import lambdified
 from spec.symbols import eps_high, eps_low
 
 P_OLD = 0.5
-EPS = {"eps_low": 0.2, "eps_high": 0.2}
+#: one trust region for every panel: DGPO's defaults (its record), so that all methods share the breakpoints
+EPS = {k: METHODS["dgpo"].defaults()[k] for k in ("eps_low", "eps_high")}
 #: (panel title, sign of A, region below, region above the trust region)
 PANELS = (("A > 0", 1, "LP", "HP"), ("A < 0", -1, "LN", "HN"))
 Y_MAX = 6.0
@@ -65,7 +66,9 @@ def draw(out: Path) -> None:
         ax.set(title=f"weight W on grad pi, {title}", xlabel="p = pi_theta(token)", xlim=(0, 1), ylim=(-0.1, Y_MAX))
     axes[0].set_ylabel(f"W (p_old = {P_OLD}, policy gradient: 1/p_old = {1 / P_OLD:g})")
     axes[1].legend(loc="center right", fontsize=9)
-    fig.suptitle("per-token weight on grad pi (dgpo: n=1, m=2; eps_low = eps_high = 0.2)")
+    dgpo = ", ".join(f"{k}={v}" for k, v in METHODS["dgpo"].defaults().items() if k not in EPS)
+    fig.suptitle(f"per-token weight on grad pi (dgpo: {dgpo}; every method: "
+                 f"{', '.join(f'{k} = {v}' for k, v in EPS.items())})")
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)

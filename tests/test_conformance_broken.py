@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import dgpo_cli
-from dgpo_ref import conformance as C
+from dgpo_conformance import properties as C
 
 BROKEN = Path(__file__).with_name("broken_impls.py")
 EXPECTED_REJECTION = {

@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dgpo_ref import conformance as C
-from spec.gentests import OUT_DIR
+from dgpo_conformance import properties as C
+from dgpo_conformance.gentests import OUT_DIR
 
 CI = settings(settings.get_profile("ci"))
 WANTED = {("IN", 1), ("IN", -1), ("IN", 0), ("LN", -1), ("LP", 1), ("LP", 0), ("HP", 1), ("HN", -1), ("HN", 0)}

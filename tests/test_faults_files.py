@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import dgpo_cli
-from spec.gentests import MARKER
+from dgpo_conformance.gentests import MARKER
 from trainer import runlog
 
 ROOT = Path(__file__).resolve().parents[1]

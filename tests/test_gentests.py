@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from dgpo_conformance.gentests import MARKER, OUT_DIR, generate, main
 from spec import CASES, METHODS
 from spec import numeric as N
-from spec.gentests import MARKER, OUT_DIR, generate, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def _digest(files: dict[str, str]) -> str:
 
 def test_generation_is_deterministic_across_processes(files):
     assert generate() == files
-    code = ("import hashlib; from spec.gentests import generate; f = generate(); "
+    code = ("import hashlib; from dgpo_conformance.gentests import generate; f = generate(); "
             "print(hashlib.sha256(''.join(f'{k}\\0{v}\\0' for k, v in sorted(f.items())).encode()).hexdigest())")
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,

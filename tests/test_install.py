@@ -59,8 +59,11 @@ def _run(code: str):
 
 
 def test_importing_dgpo_ref_loads_neither_sympy_nor_transformers():
+    """dgpo_ref is torch only: no SymPy, hypothesis, pytest, and none of the other parts."""
+    banned = ('sympy', 'transformers', 'z3', 'hypothesis', 'pytest', '_pytest', 'spec', 'proofs', 'dgpo_conformance',
+              'dgpo_cli', 'clikit', 'trainer')
     code = ("import json, sys, dgpo_ref, dgpo_ref.integrations; from dgpo_ref import policy_loss\n"
-            "print(json.dumps(sorted(m for m in ('sympy', 'transformers', 'z3', 'hypothesis') if m in sys.modules)))")
+            f"print(json.dumps(sorted(m for m in {banned!r} if m in sys.modules)))")
     out = _run(code)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == []
@@ -109,3 +112,41 @@ def test_verl_check_without_verl_names_the_extra():
     # verl is never in .venv (it lives in .venv-verl), so this is the real missing-extra case
     out = _run("import sys, dgpo_cli\nsys.exit(dgpo_cli.main(['verl-check']))")
     assert out.returncode == 2 and "dgpo[verl]" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+# --- packaging and the parts' dependency rules (shared/DESIGN.md) ----------------------------------
+def _top_level_imports(path: Path) -> set[str]:
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _sources(*parts: str) -> list[Path]:
+    return [p for part in parts for p in ([ROOT / part] if part.endswith(".py") else (ROOT / part).rglob("*.py"))]
+
+
+def test_the_wheel_holds_every_part():
+    """pyproject's package list covers every top-level package and module of the checkout."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    include = tool["packages"]["find"]["include"]
+    packages = sorted(p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name != "tests")
+    assert "dgpo_conformance" in packages
+    assert sorted(include) == sorted(f"{p}*" for p in packages)
+    modules = sorted(p.stem for p in ROOT.glob("*.py"))
+    assert sorted(tool["py-modules"]) == modules == ["clikit", "dgpo_cli"]
+
+
+def test_no_part_imports_the_conformance_part_or_the_dispatcher():
+    for path in _sources("spec", "proofs", "dgpo_ref"):
+        assert "dgpo_conformance" not in _top_level_imports(path), path
+    for path in _sources("spec", "proofs", "dgpo_ref", "dgpo_conformance", "trainer", "bench", "clikit.py"):
+        assert "dgpo_cli" not in _top_level_imports(path), path
+    project = {"spec", "proofs", "dgpo_ref", "dgpo_conformance", "trainer", "bench", "dgpo_cli"}
+    assert not _top_level_imports(ROOT / "clikit.py") & project  # the shared CLI helpers are a leaf
+    assert "dgpo_cli" in _top_level_imports(ROOT / "tests" / "test_install.py")  # control: the scan sees imports

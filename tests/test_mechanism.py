@@ -13,7 +13,7 @@ import torch
 
 import dgpo_ref
 from bench import mechanism as M
-from dgpo_cli import CliError
+from clikit import CliError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = M.Setting(prompts=4, vocab=8, length=1, correct=2, group=4, steps=40, staleness=6, lr=20.0)

@@ -32,7 +32,11 @@ def verl_agg_loss(loss_mat, loss_mask, mode, batch_num_tokens=None, global_batch
     return loss
 
 
-def published_surrogate(method, lp, olp, eps_low=0.2, eps_high=0.2, n=1, m=2):
+#: the paper's recommended setting, passed explicitly (the test does not depend on dgpo_ref's defaults)
+PUBLISHED = dict(eps_low=0.2, eps_high=0.2, n=1, m=2)
+
+
+def published_surrogate(method, lp, olp, eps_low, eps_high, n, m):
     """Per-token J with autograd, written with stop-gradients as in DESIGN.md / the DGPO code."""
     r = torch.exp(lp - olp)
     if method == "pg":
@@ -76,9 +80,9 @@ def test_dgpo_matches_the_published_stop_gradient_surrogate(mode):
     """The DGPO code's surrogate (exp with sg, token regions picked by r and A), aggregated by verl."""
     lp, olp, adv, mask = _batch(seed=4)
     lp = lp * 1.5  # spread the ratios over all regions
-    loss, grad = _grad("dgpo", lp, olp, adv, mask, loss_agg_mode=mode)
+    loss, grad = _grad("dgpo", lp, olp, adv, mask, loss_agg_mode=mode, **PUBLISHED)
     lp_ref = lp.clone().requires_grad_(True)
-    r, ln, hp = published_surrogate("dgpo", lp_ref, olp)
+    r, ln, hp = published_surrogate("dgpo", lp_ref, olp, **PUBLISHED)
     a = adv[:, None].expand_as(r)
     rd = r.detach()
     j = torch.where((rd < 0.8) & (a < 0), ln, torch.where((rd > 1.2) & (a > 0), hp, r))

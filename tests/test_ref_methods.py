@@ -15,18 +15,24 @@ from hypothesis import strategies as st
 from test_ref_reference import load
 
 import dgpo_ref
+from dgpo_ref import _generated_hparams as GENERATED
+from spec import METHODS as SPECS
 
 REF = load()
 METHODS = sorted(dgpo_ref.LOSSES)
-HP_STRATEGIES = {
-    "eps_low": st.floats(0.05, 0.9),
-    "eps_high": st.floats(0.05, 2.0),
-    "n": st.integers(1, 4),
-    "m": st.integers(1, 4),
-    "beta1": st.floats(0.1, 2.0),
-    "beta2": st.floats(0.1, 2.0),
-    "dual_clip": st.one_of(st.none(), st.floats(1.5, 5.0)),
-}
+#: the methods the independent float64 reference writes out (tests/test_ref_reference.py)
+WRITTEN = sorted(REF.WRITTEN)
+
+
+def _hparam(method: str, name: str) -> st.SearchStrategy:
+    """A value inside the method's domain (from its spec record, through the generated module)."""
+    lower, upper, integer, optional, _ = GENERATED.DOMAINS[method][name]
+    if integer:
+        inner = st.integers(lower + 1, lower + 4)
+    else:
+        hi = upper if upper is not None else lower + 2.0
+        inner = st.floats(lower + 0.05 * (hi - lower), hi - 0.05 * (hi - lower))
+    return st.one_of(st.none(), inner) if optional else inner
 
 
 def _reference(method, lp, olp, adv, mask, hp):
@@ -66,11 +72,11 @@ def batches(draw, method):
     olp = torch.tensor(draw(st.lists(st.lists(logs, min_size=t, max_size=t), min_size=b, max_size=b)))
     adv = torch.tensor(draw(st.lists(st.sampled_from([-2.0, -0.5, 0.0, 0.7, 1.5]), min_size=b, max_size=b)))
     mask = torch.tensor(draw(st.lists(st.lists(st.booleans(), min_size=t, max_size=t), min_size=b, max_size=b)))
-    hp = {k: draw(HP_STRATEGIES[k]) for k in dgpo_ref.LOSSES[method].defaults}
+    hp = {k: draw(_hparam(method, k)) for k in dgpo_ref.LOSSES[method].defaults}
     return lp.double(), olp.double(), adv.double(), mask, hp
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", WRITTEN)
 @pytest.mark.parametrize("dtype,margin,rtol", [(torch.float64, 1e-9, 1e-10), (torch.float32, 1e-4, 2e-5)])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
@@ -87,24 +93,12 @@ def test_gradient_and_value_match_reference(method, dtype, margin, rtol, data):
     assert math.isclose(loss.item(), ref_loss, rel_tol=rtol, abs_tol=rtol * (1 + ref_grad.abs().sum().item()))
 
 
-# One hand-written token per (method, region), read off docs/methods.md: (r, A, expected V).
-HAND = {
-    "pg": [(0.5, -1, 0.5), (1.5, 1, 1.5), (1.0, 1, 1.0)],
-    "grpo": [(0.5, -1, 0.0), (1.5, 1, 0.0), (0.5, 1, 0.5), (1.5, -1, 1.5), (1.1, -1, 1.1)],
-    "dapo": [(1.25, 1, 1.25), (1.3, 1, 0.0), (1.3, -1, 1.3)],
-    "cispo": [(0.5, -1, 0.8), (1.5, 1, 1.2), (0.5, 1, 0.8), (1.5, -1, 1.2), (1.1, 1, 1.1)],
-    "gppo": [(0.5, -1, 0.8), (1.5, 1, 1.2), (0.5, 1, 0.5), (1.5, -1, 1.5)],
-    "ce_gppo": [(0.5, -1, 0.4), (1.5, 1, 1.2), (0.5, 1, 0.5), (1.5, -1, 1.5)],
-    "aspo": [(1.1, 1, 1 / 1.1), (1.1, -1, 1.1), (0.5, -1, 0.0), (1.5, 1, 0.0), (0.5, 1, 2.0), (0.25, 1, 3.0),
-             (2.0, -1, 2.0), (4.0, -1, 3.0)],
-    "dgpo": [(0.5, -1, 0.25 / 0.8), (1.5, 1, math.sqrt(1.2 * 1.5)), (0.5, 1, 0.5), (1.5, -1, 1.5)],
-}
-
-
 @pytest.mark.parametrize("method", METHODS)
-def test_hand_examples(method):
-    """V per region at the defaults, as numbers typed from the table (float64)."""
-    rows = HAND[method]
+def test_worked_examples(method):
+    """V per region at the defaults: the worked examples of the method's record (spec/methods/), numbers
+    typed from the formulas by hand (float64)."""
+    rows = SPECS[method].examples
+    assert len(rows) >= 3, f"spec/methods/{method}.py: give a few worked examples"
     olp = torch.full((len(rows), 1), -3.0, dtype=torch.float64)
     lp = olp + torch.tensor([[math.log(r)] for r, _, _ in rows], dtype=torch.float64)
     adv = torch.tensor([float(a) for _, a, _ in rows], dtype=torch.float64)
@@ -184,7 +178,7 @@ def test_metrics_regions_v_kl_ratio():
 def test_token_weight_is_v_over_p():
     p, p_old = torch.tensor([0.1, 0.5, 0.3], dtype=torch.float64), torch.tensor([0.5, 0.1, 0.3], dtype=torch.float64)
     adv = torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
-    for method in METHODS:
+    for method in WRITTEN:
         w = dgpo_ref.token_weight(method, p, p_old, adv)
         ref = [REF.weight_v(method, float(a) and float(x / y), float(a)) / float(x) for x, y, a in zip(p, p_old, adv)]
         torch.testing.assert_close(w, torch.tensor(ref, dtype=torch.float64), rtol=1e-12, atol=0)
@@ -193,14 +187,30 @@ def test_token_weight_is_v_over_p():
         dgpo_ref.token_weight("pg", 0.2, 0.0, 1.0)
 
 
-def test_registry_rows_and_defaults_match_methods_md():
-    assert set(dgpo_ref.LOSSES) == set(REF.DEFAULTS)
+def test_registry_rows_defaults_and_domains_are_the_spec_records():
+    assert list(dgpo_ref.LOSSES) == list(SPECS)
     for name, row in dgpo_ref.LOSSES.items():
-        assert row.name == name and dict(row.defaults) == REF.DEFAULTS[name]
+        spec = SPECS[name]
+        assert row.name == name and dict(row.defaults) == spec.defaults()
         assert set(row.domains) == set(row.defaults)
         with pytest.raises(TypeError):
             row.defaults["eps_low"] = 0.3  # read-only mapping
-    assert dgpo_ref.dgpo_loss.__kwdefaults__["m"] == 2
+        for h in spec.hparams:  # the generated check accepts and rejects what the spec's does
+            probes = [h.default, h.lower, h.lower + 0.5, h.lower + 1, h.lower + 2.5, None, math.inf, math.nan]
+            probes += [] if h.upper == math.inf else [h.upper, h.upper - 1e-9, (h.lower + h.upper) / 2]
+            for x in probes:
+                spec_ok = h.check(x) is None and (not h.integer or x is None or float(x).is_integer())
+                ref_ok = row.domains[h.name].holds(int(x) if h.integer and spec_ok and x is not None else x)
+                assert spec_ok == ref_ok, (name, h.name, x)
+    kw = dgpo_ref.dgpo_loss.__kwdefaults__
+    assert {k: kw[k] for k in SPECS["dgpo"].hparam_names} == SPECS["dgpo"].defaults()
+
+
+def test_a_spec_method_row_cannot_carry_its_own_defaults():
+    with pytest.raises(ValueError, match="spec/methods/dgpo.py"):
+        dgpo_ref.LossSpec(name="dgpo", terms=dgpo_ref.LOSSES["dgpo"].terms, summary="x",
+                          defaults={"eps_low": 0.2, "eps_high": 0.2, "n": 1, "m": 3},
+                          domains=dgpo_ref.LOSSES["dgpo"].domains)
 
 
 def test_dgpo_loss_is_policy_loss_dgpo():
@@ -214,7 +224,8 @@ def test_dgpo_loss_is_policy_loss_dgpo():
 
 
 def test_import_pulls_in_no_sympy():
-    code = "import sys, dgpo_ref; bad = [m for m in sys.modules if m.split('.')[0] in ('sympy', 'z3')]; print(bad)"
+    code = ("import sys, dgpo_ref; bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('sympy', 'z3', 'hypothesis', 'pytest', '_pytest')]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=pathlib.Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "[]"
@@ -226,8 +237,8 @@ def test_a_new_method_needs_only_a_terms_function_and_a_registry_row(monkeypatch
     def half_pg(t, *, eps_low, eps_high):
         return dgpo_ref.Terms(log_v=t.log_r - math.log(2), log_j=t.log_r - math.log(2))
 
-    row = dgpo_ref.LossSpec(name="half_pg", terms=half_pg, defaults={"eps_low": 0.2, "eps_high": 0.2},
-                            summary="pg at half weight")
+    row = dgpo_ref.LossSpec(name="half_pg", terms=half_pg, summary="pg at half weight",
+                            defaults={"eps_low": 0.2, "eps_high": 0.2}, domains=dgpo_ref.LOSSES["pg"].domains)
     monkeypatch.setitem(dgpo_ref.LOSSES, "half_pg", row)
     lp, olp = torch.tensor([[-1.0, -2.0]], dtype=torch.float64), torch.tensor([[-1.5, -1.0]], dtype=torch.float64)
     adv = torch.tensor([1.0], dtype=torch.float64)

@@ -96,3 +96,35 @@ def test_region_conditions_partition_the_ratio_axis():
 def test_breakpoints_include_dual_clip_only_where_the_method_has_it():
     assert set(METHODS["grpo"].breakpoints()) == {"left", "right", "dual_clip"}
     assert set(METHODS["dgpo"].breakpoints()) == {"left", "right"}
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_worked_examples_are_what_the_spec_gives(name):
+    """The record's examples (typed by hand) against the spec's V at the defaults."""
+    spec = METHODS[name]
+    assert spec.examples, f"spec/methods/{name}.py has no worked examples"
+    values = spec.subs_values()
+    for r, a, v in spec.examples:
+        region = next(reg for reg in REGIONS
+                      if region_condition(reg).subs(values).subs({S.r: sp.nsimplify(r), S.A: a}) is sp.true)
+        got = sp.N(spec.case(spec.V_r(region), 1 if a > 0 else -1).subs(values).subs(S.r, sp.nsimplify(r)))
+        assert float(got) == pytest.approx(v, rel=1e-12, abs=1e-15), (name, r, a, region)
+
+
+def test_expected_statuses_name_real_obligations():
+    from proofs.theorems import THEOREMS
+
+    for name, spec in METHODS.items():
+        assert set(spec.disproved) <= set(THEOREMS), name
+        assert all(why.strip() for why in spec.disproved.values()), f"{name}: say why"
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_proof_samples_lie_in_each_records_domain(name):
+    """The proof engine scans a parameter's samples for counterexamples: a record that narrows a
+    domain (``with_domain``) must not leave samples outside it."""
+    for h in METHODS[name].hparams:
+        for x in h.samples:
+            value = int(x) if h.integer else float(x)
+            assert h.check(value) is None, (name, h.name, x)
+        assert h.default is None or not h.samples or h.check(h.default) is None

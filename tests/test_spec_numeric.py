@@ -19,6 +19,11 @@ def _cap(x, c):
     return x if c is None else min(x, c)
 
 
+#: the methods ref_V and ref_J write out by hand (a later method: its record's worked examples and the
+#: generated conformance tests check it; add its formulas here to extend this independent check)
+WRITTEN = ("pg", "grpo", "dapo", "cispo", "gppo", "ce_gppo", "aspo", "dgpo")
+
+
 def ref_V(method: str, region: str, sign: int, r: float, h: dict) -> float:
     """V = p·W by hand, from the table in docs/methods.md."""
     el, eh, c = h.get("eps_low"), h.get("eps_high"), h.get("dual_clip")
@@ -55,16 +60,17 @@ def ref_J(method: str, region: str, sign: int, p: float, p_old: float, h: dict) 
 
 
 def _random_hparams(rng: np.random.Generator, method: str) -> dict:
-    draw = {
-        "eps_low": lambda: float(rng.uniform(0.05, 0.9)),
-        "eps_high": lambda: float(rng.uniform(0.05, 2.0)),
-        "n": lambda: int(rng.integers(1, 7)),
-        "m": lambda: int(rng.integers(1, 7)),
-        "beta1": lambda: float(rng.uniform(0.1, 3.0)),
-        "beta2": lambda: float(rng.uniform(0.1, 3.0)),
-        "dual_clip": lambda: None if rng.random() < 0.3 else float(rng.uniform(1.05, 6.0)),
-    }
-    return {name: draw[name]() for name in METHODS[method].hparam_names}
+    """A point of the method's domains (its record's hyper-parameters); None for an optional one 30 %."""
+    out = {}
+    for h in METHODS[method].hparams:
+        hi = h.upper if h.upper != math.inf else h.lower + 3.0
+        if h.optional and rng.random() < 0.3:
+            out[h.name] = None
+        elif h.integer:
+            out[h.name] = int(rng.integers(h.lower + 1, h.lower + 7))
+        else:
+            out[h.name] = float(rng.uniform(h.lower + 0.05 * (hi - h.lower), hi - 0.05 * (hi - h.lower)))
+    return out
 
 
 def _random_ratio(rng: np.random.Generator, region: str, h: dict) -> float:
@@ -76,7 +82,7 @@ def _random_ratio(rng: np.random.Generator, region: str, h: dict) -> float:
     return float(right * rng.uniform(1.001, 8.0))
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", [m for m in METHODS if m in WRITTEN])
 def test_lambdified_V_W_J_match_hand_written_float64(method):
     rng = np.random.default_rng(sum(map(ord, method)))
     spec = METHODS[method]

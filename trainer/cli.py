@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from dgpo_cli import ArgumentParser, CliError
+from clikit import ArgumentParser, CliError
 
 from .config import PRESETS, TrainConfig, build_config, config_from_dict, validate
 

@@ -93,7 +93,7 @@ class TrainConfig:
     """A loss in ``dgpo_ref.LOSSES`` (``dgpo``, ``grpo``, ``dapo``, ``cispo``, ``gppo``, ...)."""
     loss_hparams: dict = field(default_factory=dict)
     """Hyper-parameters for the loss (JSON object), e.g. ``{"n": 1, "m": 2, "eps_low": 0.2}``;
-    empty means the defaults pinned in docs/methods.md (DGPO: n=1, m=2, eps 0.2/0.2)."""
+    empty means the method's defaults (its spec record, spec/methods/<loss>.py; table in docs/methods.md)."""
     loss_agg_mode: str = "token-mean"
     """How per-token losses are aggregated (``token-mean``, ``seq-mean-token-sum``, ...)."""
     advantage: str = "grpo"

@@ -66,7 +66,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
 
 def check_writable(run_dir: Path) -> None:
     """Find a read-only folder (or a full disk) before the model loads, not at the first log line."""
-    from dgpo_cli import os_error_line
+    from clikit import os_error_line
 
     probe = run_dir / ".dgpo-write-probe"
     try:

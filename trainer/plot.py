@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dgpo_cli import ArgumentParser, CliError
+from clikit import ArgumentParser, CliError
 
 from .runlog import read_lines, warn_torn
 

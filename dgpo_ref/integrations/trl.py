@@ -48,12 +48,15 @@ from packaging.version import Version
 from trl import GRPOConfig, GRPOTrainer
 
 from dgpo_ref import LOSSES, REGIONS, classify, policy_loss, token_weights
+from dgpo_ref.hparams import DEFAULTS, NAMES
 from dgpo_ref.method import HP, LN
 
 SUPPORTED_TRL = ("1.16.0", "1.17.0")
 """TRL versions v with SUPPORTED_TRL[0] <= v < SUPPORTED_TRL[1] (GRPOTrainer internals read here)."""
 
-EXTRA_HPARAMS = ("n", "m", "beta1", "beta2", "dual_clip")
+EXTRA_HPARAMS = tuple(k for k in NAMES if k not in ("eps_low", "eps_high"))
+"""dgpo_ref hyper-parameters beyond TRL's epsilon/epsilon_high, from the spec records: ``DGPOConfig``
+has a field for each (tests/integrations/trl checks it)."""
 
 # TRL inputs passed through to _get_per_token_logps_and_entropies, as GRPOTrainer._compute_loss does.
 _MODEL_INPUTS = ("pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes",
@@ -84,10 +87,14 @@ class DGPOConfig(GRPOConfig):
 
     loss_name: str | None = field(default=None, metadata={
         "help": f"dgpo_ref method: one of {', '.join(LOSSES)} (default dgpo; cispo with loss_type='cispo')"})
-    n: int | None = field(default=None, metadata={"help": "DGPO left-boundary exponent (default 1)"})
-    m: int | None = field(default=None, metadata={"help": "DGPO right-boundary root (default 2)"})
-    beta1: float | None = field(default=None, metadata={"help": "CE-GPPO LN scale (default 0.5)"})
-    beta2: float | None = field(default=None, metadata={"help": "CE-GPPO HP scale (default 1.0)"})
+    n: int | None = field(default=None, metadata={
+        "help": f"DGPO left-boundary exponent (default {DEFAULTS['dgpo']['n']})"})
+    m: int | None = field(default=None, metadata={
+        "help": f"DGPO right-boundary root (default {DEFAULTS['dgpo']['m']})"})
+    beta1: float | None = field(default=None, metadata={
+        "help": f"CE-GPPO LN scale (default {DEFAULTS['ce_gppo']['beta1']})"})
+    beta2: float | None = field(default=None, metadata={
+        "help": f"CE-GPPO HP scale (default {DEFAULTS['ce_gppo']['beta2']})"})
     dual_clip: float | None = field(default=None, metadata={"help": "dual-clip c > 1 (default: the method's)"})
 
     def __post_init__(self):

@@ -20,12 +20,18 @@ import importlib
 import os
 from importlib.metadata import entry_points
 
+from dgpo_ref.hparams import DEFAULTS, NAMES
+
 METHODS = ("dgpo", "gppo", "ce_gppo", "aspo")
 """The losses the plugin registers: the dgpo_ref methods verl 0.9.1 does not have."""
 
-EXTRA_HPARAMS = ("n", "m", "beta1", "beta2")
+#: hyper-parameters verl's actor config carries itself (clip_ratio_low/clip_ratio_high/clip_ratio_c)
+ACTOR_HPARAMS = ("eps_low", "eps_high", "dual_clip")
+
+EXTRA_HPARAMS = tuple(k for k in NAMES if k not in ACTOR_HPARAMS and any(k in DEFAULTS[m] for m in METHODS))
 """dgpo_ref hyper-parameters carried by ``DGPOPolicyLossConfig`` (eps and the dual clip come from the
-actor's clip_ratio_low/clip_ratio_high/clip_ratio_c)."""
+actor's clip_ratio_low/clip_ratio_high/clip_ratio_c): every other one of the registered methods,
+from their spec records. The config class must have a field for each (tests/integrations/verl)."""
 
 PLUGIN_MODULE = "dgpo_ref.integrations.verl_plugin"
 ENTRY_POINT = "dgpo"
@@ -146,7 +152,7 @@ def compose(config_file: str | None, overrides: list[str]):
 
 def check_config(config_file: str | None, overrides: list[str], registry) -> list[str]:
     """The reasons (possibly none) why verl would not train the configured loss as asked."""
-    from dgpo_cli import CliError
+    from clikit import CliError
 
     if config_file is not None and not os.path.isfile(config_file):
         raise CliError(f"--config {config_file}: no such file")
@@ -158,7 +164,7 @@ def check_config(config_file: str | None, overrides: list[str], registry) -> lis
 
 
 def check_main(argv: list[str]) -> int:
-    from dgpo_cli import ArgumentParser, CliError
+    from clikit import ArgumentParser, CliError
 
     parser = ArgumentParser(prog="dgpo verl-check", description=__doc__.splitlines()[0])
     parser.add_argument("--config", metavar="FILE", help="a verl YAML config used instead of verl's ppo_trainer.yaml")

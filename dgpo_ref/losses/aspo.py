@@ -24,6 +24,5 @@ def terms(t: Tokens, *, eps_low: float, eps_high: float, dual_clip: float | None
 SPEC = LossSpec(
     name="aspo",
     terms=terms,
-    defaults={"eps_low": 0.2, "eps_high": 0.2, "dual_clip": 3.0},
     summary="asymmetric importance sampling: V = 1/r for A > 0 inside the clip; LP/HN capped at c",
 )

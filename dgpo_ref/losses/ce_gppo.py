@@ -20,6 +20,5 @@ def terms(t: Tokens, *, eps_low: float, eps_high: float, beta1: float, beta2: fl
 SPEC = LossSpec(
     name="ce_gppo",
     terms=terms,
-    defaults={"eps_low": 0.2, "eps_high": 0.2, "beta1": 0.5, "beta2": 1.0, "dual_clip": None},
     summary="gppo with boundary weights beta1·(1-eps_low) on LN and beta2·(1+eps_high) on HP",
 )

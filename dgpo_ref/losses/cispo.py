@@ -14,6 +14,5 @@ def terms(t: Tokens, *, eps_low: float, eps_high: float) -> Terms:
 SPEC = LossSpec(
     name="cispo",
     terms=terms,
-    defaults={"eps_low": 0.2, "eps_high": 0.2},
     summary="clipped importance-sampling weight on the REINFORCE term, gradient kept everywhere",
 )

@@ -1,4 +1,4 @@
-"""``dapo``: the grpo surrogate with DAPO's clip-higher defaults (eps_high 0.28)."""
+"""``dapo``: the grpo surrogate with DAPO's clip-higher default eps_high (spec/methods/dapo.py)."""
 
 from ..method import LossSpec
 from .grpo import terms
@@ -6,6 +6,5 @@ from .grpo import terms
 SPEC = LossSpec(
     name="dapo",
     terms=terms,
-    defaults={"eps_low": 0.2, "eps_high": 0.28, "dual_clip": None},
-    summary="grpo with clip-higher defaults eps_low 0.2, eps_high 0.28",
+    summary="grpo with clip-higher defaults (a larger eps_high)",
 )

@@ -19,6 +19,5 @@ def terms(t: Tokens, *, eps_low: float, eps_high: float, n: int, m: int) -> Term
 SPEC = LossSpec(
     name="dgpo",
     terms=terms,
-    defaults={"eps_low": 0.2, "eps_high": 0.2, "n": 1, "m": 2},
     summary="decoupled gradient: polynomial damping on LN, sub-linear growth on HP",
 )

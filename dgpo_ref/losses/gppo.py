@@ -12,6 +12,5 @@ def terms(t: Tokens, *, eps_low: float, eps_high: float, dual_clip: float | None
 SPEC = LossSpec(
     name="gppo",
     terms=terms,
-    defaults={"eps_low": 0.2, "eps_high": 0.2, "dual_clip": None},
     summary="gradient-preserving clip: V = 1-eps_low on LN, 1+eps_high on HP",
 )

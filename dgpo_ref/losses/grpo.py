@@ -25,6 +25,5 @@ def terms(t: Tokens, *, eps_low: float, eps_high: float, dual_clip: float | None
 SPEC = LossSpec(
     name="grpo",
     terms=terms,
-    defaults={"eps_low": 0.2, "eps_high": 0.2, "dual_clip": None},
     summary="PPO/GRPO hard clip: no gradient on LN and HP; optional dual clip c on HN",
 )

@@ -11,6 +11,5 @@ def terms(t: Tokens, *, eps_low: float, eps_high: float) -> Terms:
 SPEC = LossSpec(
     name="pg",
     terms=terms,
-    defaults={"eps_low": 0.2, "eps_high": 0.2},
     summary="importance-sampled policy gradient, no clipping",
 )

@@ -6,7 +6,7 @@ LN and HP are hard-clipped (V = 0); LP gets min(1/r, c), HN min(r, c) with c the
 
 import sympy as sp
 
-from spec.core import Branch, MethodSpec
+from spec.core import Branch, Example, MethodSpec
 from spec.hparams import DUAL_CLIP, EPS_HIGH, EPS_LOW
 from spec.symbols import A, dual_clip, eps_high, eps_low, r, ratio, sg
 
@@ -26,4 +26,13 @@ SPEC = MethodSpec(
                             J=sp.Min(1 / sg(ratio), dual_clip) * ratio / sg(ratio)),
         "HN": Branch.from_V(sp.Min(r, dual_clip), J=sp.Min(sg(ratio), dual_clip) * ratio / sg(ratio)),
     },
+    disproved={
+        "continuity": "hard clipping drops W to 0 at the breakpoints",
+        "boundedness": "V = 1/r inside for A > 0: W = 1/(r*p) exceeds 1/p_old below r = 1",
+        "monotonicity": "W is constant (0) on LN and HP",
+        "bias": "hard clipping's bias is 1/p_old on LN, HP; IN is inverted for A > 0",
+        "family": "no n, m: it would have to be GPPO and pg at once",
+    },
+    examples=(Example(1.1, 1, 1 / 1.1), Example(1.1, -1, 1.1), Example(0.5, -1, 0.0), Example(1.5, 1, 0.0),
+              Example(0.5, 1, 2.0), Example(0.25, 1, 3.0), Example(2.0, -1, 2.0), Example(4.0, -1, 3.0)),
 )

@@ -13,9 +13,11 @@ exp(log p + k·sg(log p) − ...) form; its value equals V, so J is continuous t
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
-from spec.core import LEFT, RIGHT, Branch, MethodSpec
+from spec.core import LEFT, RIGHT, Branch, Example, MethodSpec
 from spec.hparams import EPS_HIGH, EPS_LOW, M, N
 from spec.methods.pg import PG_BRANCH
 from spec.symbols import m, n, p, p_old, sg
@@ -68,4 +70,8 @@ SPEC = MethodSpec(
         "HN": PG_BRANCH,
     },
     constants=CONSTANTS,
+    disproved={},  # all eight obligations hold
+    # at the defaults: LN V = r^2/0.8, HP V = sqrt(1.2*r)
+    examples=(Example(0.5, -1, 0.25 / 0.8), Example(1.5, 1, math.sqrt(1.2 * 1.5)), Example(0.5, 1, 0.5),
+              Example(1.5, -1, 1.5)),
 )

@@ -5,7 +5,7 @@
 
 import sympy as sp
 
-from spec.core import Branch, MethodSpec
+from spec.core import Branch, Example, MethodSpec
 from spec.hparams import DUAL_CLIP, EPS_HIGH, EPS_LOW
 from spec.methods.grpo import DUAL_CLIP_HN
 from spec.methods.pg import PG_BRANCH
@@ -30,4 +30,12 @@ SPEC = MethodSpec(
     summary="V = 1-eps_low on LN, 1+eps_high on HP (W = const/p diverges as p -> 0); as grpo elsewhere",
     hparams=(EPS_LOW.with_default(0.2), EPS_HIGH.with_default(0.2), DUAL_CLIP.with_default(None)),
     branches=gppo_branches(sp.S.One, sp.S.One),
+    disproved={
+        "boundedness": "W = (1-eps_low)/p on LN grows without bound as p -> 0",
+        "vanishing": "W = (1-eps_low)/p -> oo as p -> 0 on LN",
+        "monotonicity": "W = const/p grows as p -> 0",
+        "bias": "const/p exceeds 2/p_old for small p",
+        "family": "no n, m: it would have to be GPPO and pg at once",
+    },
+    examples=(Example(0.5, -1, 0.8), Example(1.5, 1, 1.2), Example(0.5, 1, 0.5), Example(1.5, -1, 1.5)),
 )

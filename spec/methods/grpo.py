@@ -6,7 +6,7 @@ r > c are clipped to the constant c as well. ``dual_clip=None`` is c = oo (no cl
 
 import sympy as sp
 
-from spec.core import Branch, MethodSpec
+from spec.core import Branch, Example, MethodSpec
 from spec.hparams import DUAL_CLIP, EPS_HIGH, EPS_LOW
 from spec.methods.pg import PG_BRANCH
 from spec.symbols import dual_clip, eps_high, eps_low, r, ratio
@@ -16,7 +16,16 @@ DUAL_CLIP_HN = Branch.from_V(sp.Piecewise((r, r <= dual_clip), (0, True)),
                              J=sp.Piecewise((ratio, ratio <= dual_clip), (dual_clip, True)))
 
 
-def hard_clip_spec(name: str, title: str, eps_high_default: float) -> MethodSpec:
+#: what hard clipping fails, and why (grpo, dapo)
+HARD_CLIP_DISPROVED = {
+    "continuity": "W drops to 0 at the breakpoints",
+    "monotonicity": "W is constant (0 on LN and HP)",
+    "bias": "|W - 1/p_old| is exactly 1/p_old on LN and HP",
+    "family": "no n, m: it would have to be GPPO and pg at once",
+}
+
+
+def hard_clip_spec(name: str, title: str, eps_high_default: float, examples: tuple[Example, ...]) -> MethodSpec:
     """PPO-style hard clipping; grpo and dapo differ only in eps_high's default."""
     return MethodSpec(
         name=name,
@@ -31,7 +40,11 @@ def hard_clip_spec(name: str, title: str, eps_high_default: float) -> MethodSpec
             "LP": PG_BRANCH,
             "HN": DUAL_CLIP_HN,
         },
+        disproved=HARD_CLIP_DISPROVED,
+        examples=examples,
     )
 
 
-SPEC = hard_clip_spec("grpo", "GRPO / PPO clip (optional dual clip)", 0.2)
+SPEC = hard_clip_spec("grpo", "GRPO / PPO clip (optional dual clip)", 0.2, examples=(
+    Example(0.5, -1, 0.0), Example(1.5, 1, 0.0), Example(0.5, 1, 0.5), Example(1.5, -1, 1.5),
+    Example(1.1, -1, 1.1)))

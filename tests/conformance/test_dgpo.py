@@ -15,7 +15,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dgpo_ref import conformance as C
+from dgpo_conformance import properties as C
 
 METHOD = 'dgpo'
 

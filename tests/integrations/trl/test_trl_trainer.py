@@ -256,3 +256,15 @@ def test_supported_trl_range_is_enforced():
     for version in ("1.15.0", "1.17.0", "2.0.0"):
         with pytest.raises(ImportError, match=r"trl>=1\.16\.0,<1\.17\.0"):
             check_trl_version(version)
+
+
+def test_config_has_a_field_for_every_spec_hyper_parameter():
+    """EXTRA_HPARAMS comes from the spec records; a new method's hyper-parameter needs a DGPOConfig field."""
+    from dataclasses import fields
+
+    from dgpo_ref import LOSSES
+    from dgpo_ref.integrations.trl import EXTRA_HPARAMS
+
+    assert set(EXTRA_HPARAMS) == {k for row in LOSSES.values() for k in row.defaults} - {"eps_low", "eps_high"}
+    missing = set(EXTRA_HPARAMS) - {f.name for f in fields(DGPOConfig)}
+    assert not missing, f"DGPOConfig lacks fields {sorted(missing)}"

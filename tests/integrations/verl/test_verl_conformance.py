@@ -1,6 +1,6 @@
 """Each registered verl loss passes the conformance properties generated from the spec.
 
-Run in-process through ``dgpo_ref.conformance.run_properties`` (what ``dgpo conformance --impl ...
+Run in-process through ``dgpo_conformance.runner.run_properties`` (what ``dgpo conformance --impl ...
 --signature verl`` runs). The runner's verl convention builds an actor config as verl does (eps in
 ``clip_ratio_low``/``clip_ratio_high``, the dual clip in ``clip_ratio_c``, n/m/beta under
 ``policy_loss``, the global token count in ``global_batch_info``), so every hyper-parameter is
@@ -9,7 +9,8 @@ sampled from the spec's domains.
 
 import pytest
 
-from dgpo_ref.conformance import PROPERTIES, run_properties
+from dgpo_conformance import PROPERTIES
+from dgpo_conformance.runner import run_properties
 from dgpo_ref.integrations.verl import METHODS
 
 

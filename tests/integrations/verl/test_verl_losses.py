@@ -204,3 +204,15 @@ def test_config_class_checks_its_values_when_built():
         DGPOPolicyLossConfig(loss_mode="dgpo", m=0)
     with pytest.raises(ValueError, match="'n'.*'gppo'"):
         DGPOPolicyLossConfig(loss_mode="gppo", n=2)
+
+
+def test_config_class_has_a_field_for_every_spec_hyper_parameter():
+    """EXTRA_HPARAMS comes from the spec records; a new method's hyper-parameter needs a field here."""
+    from dataclasses import fields
+
+    from dgpo_ref.integrations.verl import EXTRA_HPARAMS
+
+    assert set(EXTRA) == set(METHODS)
+    assert {k for m in METHODS for k in LOSSES[m].defaults} - {"eps_low", "eps_high", "dual_clip"} == set(EXTRA_HPARAMS)
+    missing = set(EXTRA_HPARAMS) - {f.name for f in fields(DGPOPolicyLossConfig)}
+    assert not missing, f"DGPOPolicyLossConfig lacks fields {sorted(missing)}"
