@@ -101,8 +101,12 @@ def status(d: Path, steps: int, dest: Path) -> str:
 
 
 def command(d: Path, sets: list[str], resume: bool) -> list[str]:
+    """The ``dgpo train`` command of one run. Runs of one folder share ``eval_cache`` (the untrained
+    model's evaluation, identical for every method and seed) unless ``sets`` chooses another."""
     base = [sys.executable, "-m", "dgpo_cli", "train", "--output", str(d)]
     flags = ["--resume"] if resume else ["--overwrite"]
+    if not any(s.startswith("eval_cache=") for s in sets):
+        sets = [*sets, f"eval_cache={d.parent / 'eval_cache'}"]
     return base + flags + [x for s in sets for x in ("--set", s)]
 
 

@@ -60,6 +60,11 @@ def test_compare_end_to_end_skips_and_resumes(tmp_path):
     assert r["paired"]["dgpo-grpo"]["problems_final"]["problems"] == 6 * 2  # 6 test problems, 2 seeds
     assert (tmp_path / "results" / "compare.png").stat().st_size > 5000
     assert (tmp_path / "results" / "compare" / "dgpo_s1_eval.jsonl").is_file()
+    # seed 0's two runs evaluate the untrained model (in parallel); seed 1's read it from the shared cache
+    assert len(list((tmp_path / "runs" / "eval_cache").glob("step0_*.json"))) == 1
+    for m in ("dgpo", "grpo"):
+        step0 = json.loads((tmp_path / "runs" / f"{m}_s1" / "eval.jsonl").read_text().splitlines()[0])
+        assert step0["eval_cached"] is True
     again = _compare(tmp_path, 2)
     assert again.returncode == 0 and "4 of 4 runs already done" in again.stdout
     longer = _compare(tmp_path, 3)  # every run is partial now: resumed from its step-2 checkpoint

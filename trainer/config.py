@@ -174,6 +174,11 @@ class TrainConfig:
     and reports Avg@k and the unbiased Pass@k."""
     eval_temperature: float = 1.0
     """Sampling temperature for k > 1 evaluation."""
+    eval_cache: str = ""
+    """Folder that keeps the evaluation of the untrained model (step 0), keyed by a digest of the
+    model files, the evaluation settings, the problems and the evaluation code: runs that differ only
+    in loss, learning rate or training seed then evaluate the starting point once (``dgpo compare``
+    sets it). Empty: no cache."""
     save_every: int = 50
     """Checkpoint every this many steps (and at the end); 0 saves only at the end."""
     seed: int = 0
@@ -363,7 +368,7 @@ DOMAINS: dict[str, Domain] = {
     "old_logprobs": Domain(str, choices=("recompute", "sampler")), "staleness": _NONNEG_INT,
     "steps": _POS_INT, "max_minutes": _NONNEG, "eval_every": _NONNEG_INT, "eval_size": _POS_INT, "test_size": _NONNEG_INT,
     "eval_k": _POS_INT,
-    "eval_temperature": _POSITIVE, "save_every": _NONNEG_INT, "seed": Domain(int, low=0, high=2**32 - 1),
+    "eval_temperature": _POSITIVE, "eval_cache": _TEXT, "save_every": _NONNEG_INT, "seed": Domain(int, low=0, high=2**32 - 1),
     "log_to": Domain(str, choices=("", "tensorboard", "wandb")), "progress": Domain(bool),
 }
 """Field -> the values it accepts. Every field of ``TrainConfig`` whose value is a number, a flag or

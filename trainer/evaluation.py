@@ -7,11 +7,21 @@ greedy accuracy; with k > 1 it samples k completions per problem at ``eval_tempe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 from pathlib import Path
 
 from .rewards import REWARDS
+
+EVAL_FIELDS = ("model", "dtype", "mixed_precision", "max_new_tokens", "chat_template", "system_prompt", "task",
+               "eval_task", "prompt_field", "answer_field", "prompt_suffix", "reward", "eval_size", "test_size",
+               "eval_k", "eval_temperature")
+"""The settings an evaluation of the *initial* model depends on (with ``seed`` when it samples, k > 1)."""
+
+_EVAL_CODE = ("evaluation.py", "rollout.py", "models.py", "rewards.py")
+"""Trainer modules whose code shapes an evaluation: a change to any of them invalidates the cache."""
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -51,18 +61,56 @@ def evaluate(engine, encode, problems, *, reward: str, k: int, temperature: floa
     return result, records
 
 
+def initial_eval_key(cfg, splits: dict, *, backend: str, device: str, model_path: Path) -> str:
+    """A digest of everything the evaluation of the untrained model depends on: the settings in
+    ``EVAL_FIELDS`` (and ``seed`` when k > 1), the resolved backend and device, the model's files
+    (name, size, modification time), the problems of every split, torch's version and the code of
+    the trainer modules in ``_EVAL_CODE``. Runs of a comparison that differ only in loss, learning
+    rate or training seed share the key: before the first update their greedy answers are the same."""
+    import torch
+
+    here = Path(__file__).parent
+    files = sorted(model_path.rglob("*")) if model_path.is_dir() else [model_path]
+    parts = {
+        "settings": {f: getattr(cfg, f) for f in EVAL_FIELDS} | ({"seed": cfg.seed} if cfg.eval_k > 1 else {}),
+        "backend": backend, "device": device, "torch": torch.__version__,
+        "model_files": [[str(f.relative_to(model_path)) if model_path.is_dir() else f.name, f.stat().st_size,
+                         f.stat().st_mtime_ns] for f in files if f.is_file()],
+        "splits": {n: [[p.prompt, p.answer] for p in ps] for n, ps in splits.items()},
+        "code": {m: hashlib.sha256((here / m).read_bytes()).hexdigest() for m in _EVAL_CODE},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
 def evaluate_splits(engine, encode, splits: dict, cfg, *, decode, out_dir: Path | None = None,
-                    step: int = 0) -> dict[str, float]:
+                    step: int = 0, cache: Path | None = None) -> dict[str, float]:
     """:func:`evaluate` on every held-out split (keys ``val/...``, ``test/...``); with ``out_dir``, the
-    per-problem records go to ``out_dir/<split>_step<step>.jsonl``."""
-    result = {}
+    per-problem records go to ``out_dir/<split>_step<step>.jsonl``. With ``cache`` (a file named by
+    :func:`initial_eval_key`), the metrics and records are read from it when it exists and written
+    to it (atomically, so parallel runs may race) when it does not."""
+    hit = json.loads(cache.read_text()) if cache is not None and cache.is_file() else None
+    result, all_records = {}, {}
     for name, problems in splits.items():
-        metrics, records = evaluate(engine, encode, problems, reward=cfg.reward, k=cfg.eval_k,
-                                    temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
-                                    decode=decode, seed=cfg.seed, prefix=name)
-        result.update(metrics)
+        if hit is not None:
+            records = hit["records"][name]
+        else:
+            metrics, records = evaluate(engine, encode, problems, reward=cfg.reward, k=cfg.eval_k,
+                                        temperature=cfg.eval_temperature, max_new_tokens=cfg.max_new_tokens,
+                                        decode=decode, seed=cfg.seed, prefix=name)
+            result.update(metrics)
+        all_records[name] = records
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             path = out_dir / f"{name}_step{step:06d}.jsonl"
             path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    if hit is not None:
+        return dict(hit["metrics"])
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")  # one per process: parallel runs may race
+        try:
+            tmp.write_text(json.dumps({"metrics": result, "records": all_records}))
+            os.replace(tmp, cache)
+        finally:
+            tmp.unlink(missing_ok=True)
     return result

@@ -24,7 +24,7 @@ import dgpo_ref
 
 from . import checkpoint, plot, runlog
 from .config import TrainConfig, resolve_device, validate
-from .evaluation import evaluate_splits
+from .evaluation import evaluate_splits, initial_eval_key
 from .models import check_model_name, load_policy, resolve_model
 from .rewards import REWARDS
 from .rollout import build_rollout, choose_backend
@@ -281,12 +281,17 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
 
     def run_eval() -> dict:
         t_eval = time.time()
+        cache = None
+        if cfg.eval_cache and state["opt_step"] == 0:
+            key = initial_eval_key(cfg, task.splits, backend=backend, device=device, model_path=path)
+            cache = Path(cfg.eval_cache) / f"step0_{key}.json"
+        cached = cache is not None and cache.is_file()
         ev = evaluate_splits(engine, encode, task.splits, cfg, decode=decode,
-                             out_dir=run_dir / "eval_problems", step=state["opt_step"])
+                             out_dir=run_dir / "eval_problems", step=state["opt_step"], cache=cache)
         eval_time[0] += time.time() - t_eval
         log.write("eval.jsonl", {"step": state["opt_step"], "iteration": state["step"], "elapsed_s": time.time() - t0,
                                  "train_elapsed_s": time.time() - t0 - eval_time[0],
-                                 "eval_s": time.time() - t_eval, **ev})
+                                 "eval_s": time.time() - t_eval, **({"eval_cached": True} if cached else {}), **ev})
         return ev
 
     last_eval: dict = {}
