@@ -111,6 +111,14 @@ class TrainConfig:
     from the weights at the start of step t − k, as in asynchronous RL pipelines. 0: on-policy
     sampling. Only ``old_logprobs=sampler`` lets the loss see the lag (``recompute`` re-anchors π_old
     at the learner, and ``tis_cap`` can correct the sampling mismatch)."""
+    filter_groups: bool = False
+    """Dynamic sampling (DAPO; verl's ``algorithm.filter_groups``): train only on groups whose
+    rewards differ (a group with one reward has advantage 0 everywhere, so it adds no gradient but
+    dilutes the token mean). Prompts are drawn ``prompts_per_step`` at a time until that many such
+    groups are found or ``max_sample_rounds`` rounds were sampled; a batch still short is filled
+    with equal-reward groups (logged as ``groups/filled``)."""
+    max_sample_rounds: int = 4
+    """With ``filter_groups``: the most rounds of ``prompts_per_step`` prompts sampled per step."""
 
     # --- batch shape ---------------------------------------------------------------------------
     prompts_per_step: int = 16
@@ -279,7 +287,7 @@ def build_config(preset: str = "default", sets: list[str] | None = None) -> Trai
     return cfg
 
 
-_ADDED_LATER = {"min_lr_ratio": 1.0, "test_size": 0}
+_ADDED_LATER = {"min_lr_ratio": 1.0, "test_size": 0, "eval_cache": "", "filter_groups": False}
 """Fields newer than some saved run folders -> the value that reproduces how those runs trained (a
 run saved before the learning-rate schedule existed kept a constant rate, so it resumes with one)."""
 
@@ -366,6 +374,7 @@ DOMAINS: dict[str, Domain] = {
     "lr": _POSITIVE, "min_lr_ratio": Domain(float, low=0, high=1), "lr_decay_start": _NONNEG_INT,
     "lr_decay_steps": _NONNEG_INT, "weight_decay": _NONNEG, "warmup_steps": _NONNEG_INT, "max_grad_norm": _NONNEG,
     "old_logprobs": Domain(str, choices=("recompute", "sampler")), "staleness": _NONNEG_INT,
+    "filter_groups": Domain(bool), "max_sample_rounds": _POS_INT,
     "steps": _POS_INT, "max_minutes": _NONNEG, "eval_every": _NONNEG_INT, "eval_size": _POS_INT, "test_size": _NONNEG_INT,
     "eval_k": _POS_INT,
     "eval_temperature": _POSITIVE, "eval_cache": _TEXT, "save_every": _NONNEG_INT, "seed": Domain(int, low=0, high=2**32 - 1),

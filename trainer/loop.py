@@ -202,7 +202,8 @@ def check_sink(cfg: TrainConfig) -> None:
 
 
 # --- one step ----------------------------------------------------------------------------------------
-def rollout_batch(engine, encode, decode, task, state, cfg: TrainConfig, seed: int):
+def _sample_groups(engine, encode, decode, task, state, cfg: TrainConfig, seed: int):
+    """One round: ``prompts_per_step`` prompts from the stream, ``group_size`` completions each, rewarded."""
     problems = [task.train_problem(state["position"] + i) for i in range(cfg.prompts_per_step)]
     state["position"] += cfg.prompts_per_step
     prompts = [encode(p.prompt) for p in problems]
@@ -211,14 +212,41 @@ def rollout_batch(engine, encode, decode, task, state, cfg: TrainConfig, seed: i
     reward_fn = REWARDS[cfg.reward]
     answers = [p.answer for p in problems for _ in range(cfg.group_size)]
     rewards = torch.tensor([reward_fn(decode(o.token_ids), a) for o, a in zip(outs, answers)])
-    adv = ADVANTAGES[cfg.advantage](rewards.view(cfg.prompts_per_step, cfg.group_size)).reshape(-1)
-    batch = Batch.build([p for p in prompts for _ in range(cfg.group_size)], [o.token_ids for o in outs],
+    g = cfg.group_size
+    return [(prompts[i], outs[i * g : (i + 1) * g], rewards[i * g : (i + 1) * g]) for i in range(len(prompts))]
+
+
+def rollout_batch(engine, encode, decode, task, state, cfg: TrainConfig, seed: int):
+    """The step's batch of ``prompts_per_step`` groups. With ``filter_groups``, rounds of prompts are
+    sampled (round r with seed ``seed + r · 1 000 000 007``) until that many groups have differing
+    rewards or ``max_sample_rounds`` ran out; the batch takes the first such groups in sampling order,
+    then equal-reward groups if it is still short. The statistics cover everything sampled."""
+    groups, kept, rounds = [], [], 0
+    while rounds < (cfg.max_sample_rounds if cfg.filter_groups else 1):
+        new = _sample_groups(engine, encode, decode, task, state, cfg, seed + rounds * 1_000_000_007)
+        groups += new
+        rounds += 1
+        kept = [x for x in groups if not cfg.filter_groups or bool((x[2] != x[2][0]).any())]
+        if len(kept) >= cfg.prompts_per_step:
+            break
+    filled = max(0, cfg.prompts_per_step - len(kept))
+    chosen = kept[: cfg.prompts_per_step] + [x for x in groups if not any(x is k for k in kept)][:filled]
+    rewards = torch.stack([r for _, _, r in chosen])
+    adv = ADVANTAGES[cfg.advantage](rewards).reshape(-1)
+    outs = [o for _, os, _ in chosen for o in os]
+    batch = Batch.build([p for p, os, _ in chosen for _ in os], [o.token_ids for o in outs],
                         [o.logprobs for o in outs], adv)
-    lengths = torch.tensor([len(o.token_ids) for o in outs], dtype=torch.float32)
-    stats = {"reward/mean": float(rewards.mean()), "accuracy": float((rewards >= 1).float().mean()),
+    every = [o for _, os, _ in groups for o in os]
+    all_rewards = torch.cat([r for _, _, r in groups])
+    lengths = torch.tensor([len(o.token_ids) for o in every], dtype=torch.float32)
+    stats = {"reward/mean": float(all_rewards.mean()), "accuracy": float((all_rewards >= 1).float().mean()),
              "response_length/mean": float(lengths.mean()),
-             "response_length/clip_frac": sum(not o.finished for o in outs) / len(outs),
+             "response_length/clip_frac": sum(not o.finished for o in every) / len(every),
              "tokens": float(lengths.sum())}
+    if cfg.filter_groups:
+        mixed = sum(bool((r != r[0]).any()) for _, _, r in groups)
+        stats.update({"groups/sampled": float(len(groups)), "groups/mixed_frac": mixed / len(groups),
+                      "groups/filled": float(filled), "sample_rounds": float(rounds)})
     return batch, stats
 
 
