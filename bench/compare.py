@@ -166,12 +166,30 @@ def run_stats(d: Path, dest: Path, split: str = "test") -> dict:
         "auc": auc([e["step"] for e in evals], acc),
         "curve": [[e["step"], a] for e, a in zip(evals, acc)],
         "ln_hp": sum(r["region/LN"] + r["region/HP"] for r in rows) / len(rows),
+        "ln_hp_sampled": _ln_hp_sampled(rows, d, dest),
         "grad_share_ln_hp": sum(r.get("grad_share/LN", 0.0) + r.get("grad_share/HP", 0.0) for r in rows) / len(rows),
         "grad_cos": sum(r.get("grad_cos/dgpo_grpo", float("nan")) for r in rows) / len(rows),
         "entropy_end": _mean([r["entropy"] for r in rows if r["iteration"] == last_iter]),
         "collapsed": any(a < m - COLLAPSE for a, m in zip(acc, running_max)),
         "steps": rows[-1]["step"],
     }
+
+
+def _ln_hp_sampled(rows: list[dict], d: Path, dest: Path) -> float:
+    """LN + HP as a fraction of every *sampled* token rather than of the trained ones: the same as
+    ``ln_hp`` unless ``filter_groups`` left equal-reward groups out of the batch. Per optimizer step,
+    the region fraction times the share of the step's sampled tokens that its batch trains on (the
+    first epoch's mini-batch token counts over ``response_length/mean`` × sampled sequences)."""
+    if not any("groups/sampled" in r for r in rows):
+        return sum(r["region/LN"] + r["region/HP"] for r in rows) / len(rows)
+    group_size = json.loads(logged(dest, d, "config.json").read_text())["group_size"]
+    trained: dict[int, float] = {}
+    for r in rows:
+        if r.get("epoch", 0) == 0:
+            trained[r["iteration"]] = trained.get(r["iteration"], 0.0) + r["tokens"]
+    share = {r["iteration"]: trained[r["iteration"]] / (r["response_length/mean"] * r["groups/sampled"] * group_size)
+             for r in rows}
+    return sum((r["region/LN"] + r["region/HP"]) * share[r["iteration"]] for r in rows) / len(rows)
 
 
 def final_problems(d: Path, dest: Path, split: str = "test") -> list[float] | None:
@@ -213,7 +231,7 @@ def problem_table(da: list[float] | None, db: list[float] | None) -> dict | None
 
 
 # --- the report --------------------------------------------------------------------------------------
-METRICS = ("final", "auc", "ln_hp", "grad_share_ln_hp", "entropy_end")
+METRICS = ("final", "auc", "ln_hp", "ln_hp_sampled", "grad_share_ln_hp", "entropy_end")
 
 
 def report(root: Path, dest: Path, methods: list[str], seeds: list[int], lrs: dict[str, float | None], setting: str,
@@ -244,9 +262,11 @@ def print_report(r: dict) -> None:
         return f"{scale * s['mean']:6.1f} [{scale * lo:5.1f}, {scale * hi:5.1f}]"
 
     print(f"\nsetting {r['setting']}, {r['steps']} steps, seeds {r['seeds']}  (mean [95 % bootstrap CI], %)")
-    print(f"{'method':<8}{'test acc (end)':>26}{'test acc AUC':>26}{'LN+HP tokens':>26}{'collapsed':>11}")
+    print(f"{'method':<8}{'test acc (end)':>26}{'test acc AUC':>26}{'LN+HP of trained tokens':>26}"
+          f"{'LN+HP of sampled':>26}{'collapsed':>11}")
     for m, s in r["methods"].items():
-        print(f"{m:<8}{cell(s['final']):>26}{cell(s['auc']):>26}{cell(s['ln_hp']):>26}"
+        sampled = cell(s["ln_hp_sampled"]) if "ln_hp_sampled" in s else "-"
+        print(f"{m:<8}{cell(s['final']):>26}{cell(s['auc']):>26}{cell(s['ln_hp']):>26}{sampled:>26}"
               f"{s['collapsed_runs']:>6} of {len(r['seeds'])}")
     for name, p in r["paired"].items():
         extra = ""

@@ -95,3 +95,16 @@ def test_bad_arguments_are_one_line(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r").exists() and not (tmp_path / "res").exists()
+
+
+def test_ln_hp_over_sampled_tokens_when_groups_are_filtered(tmp_path):
+    """With ``filter_groups`` the region fractions are over trained tokens; ``ln_hp_sampled`` rescales
+    them by the share of the sampled tokens the batch trained on."""
+    d = tmp_path / "r"
+    compare.logged(tmp_path, d, "config.json").write_text(json.dumps({"group_size": 4}))
+    # one iteration: 2 epochs x 2 mini-batches of 30 trained tokens; 24 sequences of mean length 5 sampled
+    rows = [{"iteration": 1, "epoch": e, "tokens": 30.0, "region/LN": 0.1, "region/HP": 0.1,
+             "response_length/mean": 5.0, "groups/sampled": 6.0} for e in (0, 0, 1, 1)]
+    assert compare._ln_hp_sampled(rows, d, tmp_path) == pytest.approx(0.2 * 60 / 120)
+    plain = [{k: v for k, v in r.items() if k != "groups/sampled"} for r in rows]
+    assert compare._ln_hp_sampled(plain, d, tmp_path) == pytest.approx(0.2)
