@@ -53,3 +53,24 @@ def test_a_cache_hit_logs_what_the_evaluation_computes(tmp_path):
         assert (tmp_path / "b" / "eval_problems" / f.name).read_text() == f.read_text()
     # the later evaluation (after an update) is computed, not cached
     assert len(ev["b"]) == 2 and "eval_cached" not in ev["b"][1]
+
+
+def test_a_file_as_eval_cache_is_one_line_before_any_work(tmp_path):
+    (tmp_path / "f").write_text("x")
+    proc = subprocess.run([sys.executable, "-m", "dgpo_cli", "train", "--preset", "smoke", "--output",
+                           str(tmp_path / "run"), "--set", f"eval_cache={tmp_path / 'f'}"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "eval_cache must be a folder" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_a_corrupt_cache_file_is_recomputed_with_a_warning(tmp_path):
+    cache = tmp_path / "cache"
+    assert _train(tmp_path / "a", cache, seed=0).returncode == 0
+    (f,) = cache.glob("step0_*.json")
+    good = f.read_text()
+    f.write_text(good[: len(good) // 2])  # torn
+    proc = _train(tmp_path / "b", cache, seed=0)
+    assert proc.returncode == 0 and "is unreadable" in proc.stderr
+    b0 = json.loads((tmp_path / "b" / "eval.jsonl").read_text().splitlines()[0])
+    assert "eval_cached" not in b0 and f.read_text() == good  # evaluated again and rewritten whole

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -418,6 +419,15 @@ def validate(cfg: TrainConfig) -> None:
     if batch % cfg.mini_batches:
         raise ValueError(f"prompts_per_step × group_size = {batch} must be divisible by "
                          f"mini_batches = {cfg.mini_batches}")
+    if cfg.eval_cache:
+        from pathlib import Path
+
+        cache = Path(cfg.eval_cache)
+        if cache.exists() and not cache.is_dir():
+            raise ValueError(f"eval_cache must be a folder (or a path to create one), got the file {cfg.eval_cache!r}")
+        parent = next((p for p in [cache, *cache.parents] if p.exists()), None)
+        if parent is not None and (not parent.is_dir() or not os.access(parent, os.W_OK)):
+            raise ValueError(f"eval_cache must be a writable folder, got {cfg.eval_cache!r} ({parent} is not writable)")
     _choose("loss", cfg.loss, LOSSES)
     _choose("loss_agg_mode", cfg.loss_agg_mode, AGG_MODES)
     resolve_device(cfg.device)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 from .rewards import REWARDS
@@ -86,9 +87,18 @@ def evaluate_splits(engine, encode, splits: dict, cfg, *, decode, out_dir: Path 
                     step: int = 0, cache: Path | None = None) -> dict[str, float]:
     """:func:`evaluate` on every held-out split (keys ``val/...``, ``test/...``); with ``out_dir``, the
     per-problem records go to ``out_dir/<split>_step<step>.jsonl``. With ``cache`` (a file named by
-    :func:`initial_eval_key`), the metrics and records are read from it when it exists and written
-    to it (atomically, so parallel runs may race) when it does not."""
-    hit = json.loads(cache.read_text()) if cache is not None and cache.is_file() else None
+    :func:`initial_eval_key`), the metrics and records are read from it when it holds a whole
+    evaluation of these splits (the result then carries ``eval_cached: True``), and written to it
+    otherwise (atomically, so parallel runs may race; a torn file is recomputed with a warning)."""
+    hit = None
+    if cache is not None and cache.is_file():
+        try:
+            hit = json.loads(cache.read_text())
+            if set(hit["records"]) != set(splits) or any(len(hit["records"][n]) != len(ps) for n, ps in splits.items()):
+                raise ValueError("splits differ")
+        except (ValueError, KeyError, TypeError) as exc:
+            print(f"warning: eval_cache: {cache} is unreadable ({exc}); evaluating and rewriting it", file=sys.stderr)
+            hit = None
     result, all_records = {}, {}
     for name, problems in splits.items():
         if hit is not None:
@@ -104,7 +114,7 @@ def evaluate_splits(engine, encode, splits: dict, cfg, *, decode, out_dir: Path 
             path = out_dir / f"{name}_step{step:06d}.jsonl"
             path.write_text("".join(json.dumps(r) + "\n" for r in records))
     if hit is not None:
-        return dict(hit["metrics"])
+        return {**hit["metrics"], "eval_cached": True}
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")  # one per process: parallel runs may race

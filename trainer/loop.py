@@ -313,13 +313,12 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
         if cfg.eval_cache and state["opt_step"] == 0:
             key = initial_eval_key(cfg, task.splits, backend=backend, device=device, model_path=path)
             cache = Path(cfg.eval_cache) / f"step0_{key}.json"
-        cached = cache is not None and cache.is_file()
         ev = evaluate_splits(engine, encode, task.splits, cfg, decode=decode,
                              out_dir=run_dir / "eval_problems", step=state["opt_step"], cache=cache)
         eval_time[0] += time.time() - t_eval
         log.write("eval.jsonl", {"step": state["opt_step"], "iteration": state["step"], "elapsed_s": time.time() - t0,
                                  "train_elapsed_s": time.time() - t0 - eval_time[0],
-                                 "eval_s": time.time() - t_eval, **({"eval_cached": True} if cached else {}), **ev})
+                                 "eval_s": time.time() - t_eval, **ev})
         return ev
 
     last_eval: dict = {}
