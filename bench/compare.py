@@ -60,8 +60,20 @@ SETTINGS: dict[str, list[str]] = {
     "smoke": ["model=tiny-llama", "backend=hf", "task=add2", "chat_template=false", "prompts_per_step=2",
               "group_size=4", "mini_batches=2", "max_new_tokens=4", "micro_batch_size=8", "staleness=1",
               "old_logprobs=sampler", "lr=1e-3", "eval_every=1", "eval_size=4", "test_size=6"],
+    # DeepMind's mathematics_dataset (issue 18): the default trainer on arithmetic with the task's own
+    # length, wording and reward (trainer/mathematics.py, RECOMMENDED), 8 prompts × 8 per step;
+    # reported on the interpolation split, extrapolation alongside.
+    "mathematics": ["task=mathematics:arithmetic", "backend=hf", "prompts_per_step=8", "micro_batch_size=16",
+                    "eval_every=5", "eval_size=128", "test_size=256"],
 }
 """Setting name -> ``--set`` overrides on top of the trainer's defaults."""
+
+REPORTED: dict[str, tuple[str, ...]] = {"mathematics": ("interpolation", "extrapolation")}
+"""Setting -> its held-out test splits, the first one the split of record (default: ``test``)."""
+
+
+def reported_splits(setting: str) -> tuple[str, ...]:
+    return REPORTED.get(setting, ("test",))
 
 
 # --- running -----------------------------------------------------------------------------------------
@@ -87,7 +99,7 @@ def keep_logs(d: Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for f in LOGS:
         shutil.copy(d / f, logged(dest, d, f))
-    for split in ("test", "val"):
+    for split in sorted({f.name.rsplit("_step", 1)[0] for f in (d / "eval_problems").glob("*_step*.jsonl")}):
         files = sorted((d / "eval_problems").glob(f"{split}_step*.jsonl"))
         if files:
             rewards = [_mean(r["rewards"]) for r in read_jsonl(files[-1])]
@@ -241,23 +253,41 @@ METRICS = ("final", "auc", "ln_hp", "ln_hp_sampled", "grad_share_ln_hp", "entrop
 
 def report(root: Path, dest: Path, methods: list[str], seeds: list[int], lrs: dict[str, float | None], setting: str,
            sets: list[str], steps: int, reference: str) -> dict:
-    stats = {m: {s: run_stats(run_dir(root, m, s, lrs[m]), dest) for s in seeds} for m in methods}
-    out = {"setting": setting, "sets": sets, "steps": steps, "seeds": seeds, "learning_rates": lrs,
+    """The statistics of record on the setting's first test split; its other test splits (e.g.
+    mathematics' extrapolation) get the end and AUC accuracies and their paired differences under
+    ``other_splits``."""
+    split, *others = reported_splits(setting)
+    stats = {m: {s: run_stats(run_dir(root, m, s, lrs[m]), dest, split) for s in seeds} for m in methods}
+    out = {"setting": setting, "sets": sets, "steps": steps, "seeds": seeds, "learning_rates": lrs, "split": split,
            "collapse_threshold": COLLAPSE, "methods": {}, "paired": {}}
     for m in methods:
         out["methods"][m] = {k: summarize([stats[m][s][k] for s in seeds]) for k in METRICS}
         out["methods"][m]["collapsed_runs"] = sum(stats[m][s]["collapsed"] for s in seeds)
         out["methods"][m]["curves"] = {str(s): stats[m][s]["curve"] for s in seeds}
+    out["paired"] = _pairs(root, dest, methods, seeds, lrs, reference, stats, split)
+    if others:
+        out["other_splits"] = {}
+        for o in others:
+            st = {m: {s: run_stats(run_dir(root, m, s, lrs[m]), dest, o) for s in seeds} for m in methods}
+            out["other_splits"][o] = {
+                "methods": {m: {k: summarize([st[m][s][k] for s in seeds]) for k in ("final", "auc")} for m in methods},
+                "paired": _pairs(root, dest, methods, seeds, lrs, reference, st, o)}
+    return out
+
+
+def _pairs(root: Path, dest: Path, methods: list[str], seeds: list[int], lrs: dict[str, float | None], reference: str,
+           stats: dict, split: str) -> dict:
+    out = {}
     for x in methods:
         if x == reference:
             continue
         pair = {k: paired({s: stats[reference][s][k] for s in seeds}, {s: stats[x][s][k] for s in seeds})
                 for k in ("final", "auc")}
-        tables = [problem_table(final_problems(run_dir(root, reference, s, lrs[reference]), dest),
-                                final_problems(run_dir(root, x, s, lrs[x]), dest)) for s in seeds]
+        tables = [problem_table(final_problems(run_dir(root, reference, s, lrs[reference]), dest, split),
+                                final_problems(run_dir(root, x, s, lrs[x]), dest, split)) for s in seeds]
         if all(tables):
             pair["problems_final"] = {k: sum(t[k] for t in tables) for k in tables[0]}
-        out["paired"][f"{reference}-{x}"] = pair
+        out[f"{reference}-{x}"] = pair
     return out
 
 
@@ -266,8 +296,10 @@ def print_report(r: dict) -> None:
         lo, hi = s["ci95"]
         return f"{scale * s['mean']:6.1f} [{scale * lo:5.1f}, {scale * hi:5.1f}]"
 
-    print(f"\nsetting {r['setting']}, {r['steps']} steps, seeds {r['seeds']}  (mean [95 % bootstrap CI], %)")
-    print(f"{'method':<8}{'test acc (end)':>26}{'test acc AUC':>26}{'LN+HP of trained tokens':>26}"
+    split = r.get("split", "test")
+    print(f"\nsetting {r['setting']}, {r['steps']} steps, seeds {r['seeds']}, split {split}  "
+          "(mean [95 % bootstrap CI], %)")
+    print(f"{'method':<8}{split + ' acc (end)':>26}{split + ' acc AUC':>26}{'LN+HP of trained tokens':>26}"
           f"{'LN+HP of sampled':>26}{'collapsed':>11}")
     for m, s in r["methods"].items():
         sampled = cell(s["ln_hp_sampled"]) if "ln_hp_sampled" in s else "-"
@@ -279,6 +311,11 @@ def print_report(r: dict) -> None:
             q = p["problems_final"]
             extra = f"; problems right only with the first / only the second: {q['only_first_right']} / {q['only_second_right']}"
         print(f"paired {name}: end {cell(p['final'])}, AUC {cell(p['auc'])} points{extra}")
+    for o, sub in r.get("other_splits", {}).items():
+        for m, s in sub["methods"].items():
+            print(f"{o}: {m:<8} end {cell(s['final'])}, AUC {cell(s['auc'])}")
+        for name, p in sub["paired"].items():
+            print(f"{o}: paired {name}: end {cell(p['final'])}, AUC {cell(p['auc'])} points")
 
 
 def plot(r: dict, out: Path) -> None:
@@ -296,9 +333,10 @@ def plot(r: dict, out: Path) -> None:
         line, = axes[0].plot(steps[:n], mean, marker="o", label=m)
         for c in curves:
             axes[0].plot([x for x, _ in c], [y for _, y in c], color=line.get_color(), alpha=0.2, lw=0.8)
-    axes[0].set(title="test accuracy (mean, and each seed)", xlabel="optimizer step")
+    split = r.get("split", "test")
+    axes[0].set(title=f"{split} accuracy (mean, and each seed)", xlabel="optimizer step")
     methods = list(r["methods"])
-    for ax, key, title in ((axes[1], "final", "test accuracy at the end"), (axes[2], "ln_hp", "LN + HP token fraction")):
+    for ax, key, title in ((axes[1], "final", f"{split} accuracy at the end"), (axes[2], "ln_hp", "LN + HP token fraction")):
         for i, m in enumerate(methods):
             s = r["methods"][m][key]
             ax.errorbar([i], [s["mean"]], yerr=[[s["mean"] - s["ci95"][0]], [s["ci95"][1] - s["mean"]]], fmt="o",
@@ -316,7 +354,7 @@ def plot(r: dict, out: Path) -> None:
             axes[3].scatter([x] * len(d["per_seed"]), d["per_seed"], s=8, alpha=0.5, color=f"C{j}")
     axes[3].axhline(0, color="grey", lw=0.8)
     axes[3].set_xticks(range(len(pairs)), pairs)
-    axes[3].set_title("paired difference of test accuracy (95 % bootstrap CI)")
+    axes[3].set_title(f"paired difference of {split} accuracy (95 % bootstrap CI)")
     axes[3].legend()
     axes[0].legend()
     fig.tight_layout()

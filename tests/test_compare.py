@@ -108,3 +108,26 @@ def test_ln_hp_over_sampled_tokens_when_groups_are_filtered(tmp_path):
     assert compare._ln_hp_sampled(rows, d, tmp_path) == pytest.approx(0.2 * 60 / 120)
     plain = [{k: v for k, v in r.items() if k != "groups/sampled"} for r in rows]
     assert compare._ln_hp_sampled(plain, d, tmp_path) == pytest.approx(0.2)
+
+
+def test_a_setting_with_two_test_splits_reports_both(tmp_path):
+    """mathematics: interpolation is the split of record, extrapolation comes alongside, paired too."""
+    root, dest = tmp_path / "runs", tmp_path / "results"
+    for m, base in (("dgpo", 0.3), ("grpo", 0.2)):
+        for s in (0, 1):
+            d = compare.run_dir(root, m, s, None)
+            dest.mkdir(parents=True, exist_ok=True)
+            compare.logged(dest, d, "eval.jsonl").write_text("".join(
+                json.dumps({"step": 8 * i, "iteration": i, "interpolation/avg@1": base + 0.1 * i + 0.01 * s,
+                            "extrapolation/avg@1": base / 2 + 0.01 * i}) + "\n" for i in range(3)))
+            compare.logged(dest, d, "metrics.jsonl").write_text("".join(
+                json.dumps({"step": k, "iteration": (k + 7) // 8, "region/LN": 0.05, "region/HP": 0.05,
+                            "entropy": 0.4}) + "\n" for k in range(1, 17)))
+    r = compare.report(root, dest, ["dgpo", "grpo"], [0, 1], {"dgpo": None, "grpo": None}, "mathematics", [], 2, "dgpo")
+    assert r["split"] == "interpolation"
+    assert r["methods"]["dgpo"]["final"]["per_seed"] == pytest.approx([0.5, 0.51])
+    assert r["paired"]["dgpo-grpo"]["final"]["mean"] == pytest.approx(0.1)
+    extra = r["other_splits"]["extrapolation"]
+    assert extra["methods"]["grpo"]["final"]["per_seed"] == pytest.approx([0.12, 0.12])
+    assert extra["paired"]["dgpo-grpo"]["final"]["mean"] == pytest.approx(0.05)
+    compare.print_report(r)  # renders the extra split without error
