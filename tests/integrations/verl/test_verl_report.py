@@ -19,33 +19,29 @@ def test_report_is_current(capsys):
     assert code == 0, f"docs/conformance-report.md is stale or has unexplained failures:\n{err}"
 
 
-def _vanilla():
-    return next(r for r in LIBRARY_LOSSES if r.library == "verl" and r.key == "vanilla")
-
-
-def test_a_wrong_clip_in_verls_vanilla_is_a_failed_cell(monkeypatch):
-    """verl's own vanilla passes ``bounds``; the same function with its upper clip at 1 + 2*eps_high
+def test_a_wrong_clip_in_verls_cispo_is_a_failed_cell(monkeypatch):
+    """verl's own cispo passes ``gradient``; the same function with its upper clip at 1 + 2*eps_high
     (monkeypatched into verl's registry, where the shim looks it up) fails it, and the report says so."""
-    row = _vanilla()
-    real = report.run_all([row], properties=["bounds"])
-    assert real[("verl", "vanilla")]["bounds"].status == "pass", real
+    row = next(r for r in LIBRARY_LOSSES if r.library == "verl" and r.key == "cispo")
+    real = report.run_all([row], properties=["gradient"])
+    assert real[("verl", "cispo")]["gradient"].status == "pass", real
 
-    original = core_algos.get_policy_loss_fn("vanilla")
+    original = core_algos.get_policy_loss_fn("cispo")
 
     def wrong_clip(old_log_prob, log_prob, advantages, response_mask, loss_agg_mode="token-mean",
                    config=None, rollout_is_weights=None):
         config = dataclasses.replace(config, clip_ratio_high=2 * config.clip_ratio_high)
         return original(old_log_prob, log_prob, advantages, response_mask, loss_agg_mode, config, rollout_is_weights)
 
-    monkeypatch.setitem(core_algos.POLICY_LOSS_REGISTRY, "vanilla", wrong_clip)
-    broken = report.run_all([row], properties=["bounds"])
-    outcome = broken[("verl", "vanilla")]["bounds"]
+    monkeypatch.setitem(core_algos.POLICY_LOSS_REGISTRY, "cispo", wrong_clip)
+    broken = report.run_all([row], properties=["gradient"])
+    outcome = broken[("verl", "cispo")]["gradient"]
     assert outcome.status == "FAIL", broken
-    assert "outside the spec's bounds on HP" in outcome.detail, outcome.detail
+    assert "gradient differs from the spec's -A*V/N" in outcome.detail, outcome.detail
     text = report.render(broken, rows=[row])
-    line = next(ln for ln in text.splitlines() if ln.startswith("| verl `vanilla`"))
-    assert "[**FAIL**](#verl-vanilla-bounds)" in line, line
-    assert '<a id="verl-vanilla-bounds"></a>' in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("| verl `cispo`"))
+    assert "[**FAIL**](#verl-cispo-gradient)" in line, line
+    assert '<a id="verl-cispo-gradient"></a>' in text
 
 
 @pytest.mark.parametrize("row", [r for r in LIBRARY_LOSSES if r.method is not None], ids=lambda r: r.target)
