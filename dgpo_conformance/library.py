@@ -96,7 +96,8 @@ LIBRARY_LOSSES: tuple[LibraryLoss, ...] = (
     # --- verl 0.9.1: verl/trainer/ppo/core_algos.py, every @register_policy_loss
     LibraryLoss("verl", "vanilla", "vanilla", "grpo", {**_VERL_EPS, "dual_clip": "clip_ratio_c"},
                 note="PPO clip with verl's dual clip (always on: spec dual_clip None is clip_ratio_c = inf)"),
-    LibraryLoss("verl", "cispo", "cispo", "cispo", dict(_VERL_EPS)),
+    LibraryLoss("verl", "cispo", "cispo", "cispo", dict(_VERL_EPS),
+                note="V = clip(r, 1 - clip_ratio_low, 1 + clip_ratio_high), detached, for either sign of A"),
     LibraryLoss("verl", "sapo", "sapo", "sapo", {**_VERL_EPS, "tau_pos": "tau_pos", "tau_neg": "tau_neg"},
                 note="eps only cut the regions; verl aggregates seq-mean-token-mean whatever loss_agg_mode says"),
     LibraryLoss("verl", "gpg", "gpg", "gpg", dict(_VERL_EPS), note="V = 1 (old_log_prob unused)"),

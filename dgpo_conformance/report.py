@@ -153,6 +153,11 @@ def _cell(res, prop: str, anchor: str) -> str:
     return o.status
 
 
+def _cell_text(text: str) -> str:
+    """Text for a Markdown table cell: a ``|`` would end the cell."""
+    return text.replace("|", "\\|")
+
+
 def _anchor(row: LibraryLoss) -> str:
     return f"{row.library}-{row.key}".replace("_", "-")
 
@@ -188,7 +193,7 @@ def render(results: Mapping, rows: Sequence[LibraryLoss] = LIBRARY_LOSSES) -> st
         if res == "no spec yet":
             note = f"no spec yet (no tests/conformance/test_{row.method}.py); " + note
         cells = " | ".join(_cell(res, p, _anchor(row)) for p in PROPERTIES)
-        lines.append(f"| {row.label} | {method} | {cells} | {note} |")
+        lines.append(f"| {_cell_text(row.label)} | {method} | {cells} | {_cell_text(note)} |")
     fails = failures(results)
     lines += ["", "## Failures", ""]
     if not fails:

@@ -40,7 +40,7 @@ def test_a_method_without_generated_tests_is_no_spec_yet():
 
 
 def _results(status="FAIL"):
-    rows = [LibraryLoss("verl", "a", "a", "grpo", note="n1"), LibraryLoss("trl", "b", "b", "sapo", note="n2"),
+    rows = [LibraryLoss("verl", "a", "a", "grpo", note="n1 depends on |A|"), LibraryLoss("trl", "b", "b", "sapo", note="n2"),
             LibraryLoss("trl", "c", "c", None, note="does not fit: n3")]
     ran = {p: Outcome("pass") for p in PROPERTIES}
     ran["gradient"] = Outcome(status, "AssertionError: grpo: gradient differs\n  token[0,0]: r=1e-30")
@@ -56,6 +56,7 @@ def test_render_marks_each_kind_of_cell(monkeypatch):
     a = lines["| verl `a`"].split(" | ")
     assert a[1] == "grpo" and a[2] == "[**FAIL**](#verl-a-gradient)" and a[3] == "pass"
     assert a[2 + PROPERTIES.index("regions")] == "n/a"
+    assert a[-1] == "n1 depends on \\|A\\| |"  # a | would end the cell
     assert "no spec yet (no tests/conformance/test_sapo.py); n2" in lines["| TRL `b`"]
     assert lines["| TRL `c`"].count("| — ") == len(PROPERTIES) + 1  # spec method and every property
     assert '<a id="verl-a-gradient"></a>' in text and "verl clamps log r." in text
