@@ -125,7 +125,8 @@ def j_expr(spec: MethodSpec, region: str, sign: int) -> sp.Expr:
     """J's value in r, log r and log p_old (CISPO's log p = log p_old + log r; p_old = exp(log_p_old))."""
     out = S.strip_sg(spec.case(spec.J_r(region), sign))
     if out.has(sp.log):
-        out = sp.expand_log(out, force=True).subs({sp.log(S.p_old): LOG_P_OLD, sp.log(S.r): LOG_R})
+        # not force=True: that also splits log(a/b) with a, b < 0 (dppo_kl's binary KL) into NaNs
+        out = sp.expand_log(out).subs({sp.log(S.p_old): LOG_P_OLD, sp.log(S.r): LOG_R})
     out = out.subs(S.p_old, sp.exp(LOG_P_OLD))
     _only(out, {S.r, LOG_R, LOG_P_OLD}, spec, f"J on {region}")
     return out

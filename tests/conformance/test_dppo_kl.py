@@ -65,33 +65,33 @@ def V_HN(r, log_p_old, *, eps_low, eps_high, delta_low, delta_high, trunc):
 # J, the surrogate's value (stop-gradients removed); log_p_old = old_log_prob
 
 def J_IN_pos(r, log_r, log_p_old, *, eps_low, eps_high, delta_low, delta_high, trunc):
-    """J on IN_pos: Piecewise(((log_p_old + log_r)*Min(r, trunc), (r <= 1) | (delta_high >= -log_r*exp(log_p_old) - (exp(log_p_old) - 1)*(-log(100000000*r*exp(log_p_old) - 100000001) + log(100000000*exp(log_p_old) - 100000001)))), (0, True))"""
-    return torch.where((delta_high >= -log_r*torch.exp(log_p_old) - (torch.exp(log_p_old) - 1)*(-torch.log(100000000*r*torch.exp(log_p_old) - 100000001) + torch.log(100000000*torch.exp(log_p_old) - 100000001))) | (r <= 1), (log_p_old + log_r)*torch.minimum(r, trunc), 0)
+    """J on IN_pos: Piecewise(((log_p_old + log_r)*Min(r, trunc), (r <= 1) | (delta_high >= -log_r*exp(log_p_old) - (exp(log_p_old) - 1)*log((100000000*exp(log_p_old) - 100000001)/(100000000*r*exp(log_p_old) - 100000001)))), (0, True))"""
+    return torch.where((delta_high >= -log_r*torch.exp(log_p_old) - (torch.exp(log_p_old) - 1)*torch.log((100000000*torch.exp(log_p_old) - 100000001)/(100000000*r*torch.exp(log_p_old) - 100000001))) | (r <= 1), (log_p_old + log_r)*torch.minimum(r, trunc), 0)
 
 
 def J_IN_neg(r, log_r, log_p_old, *, eps_low, eps_high, delta_low, delta_high, trunc):
-    """J on IN_neg: Piecewise(((log_p_old + log_r)*Min(r, trunc), (r >= 1) | (delta_low >= -log_r*exp(log_p_old) - (exp(log_p_old) - 1)*(-log(100000000*r*exp(log_p_old) - 100000001) + log(100000000*exp(log_p_old) - 100000001)))), (0, True))"""
-    return torch.where((delta_low >= -log_r*torch.exp(log_p_old) - (torch.exp(log_p_old) - 1)*(-torch.log(100000000*r*torch.exp(log_p_old) - 100000001) + torch.log(100000000*torch.exp(log_p_old) - 100000001))) | (r >= 1), (log_p_old + log_r)*torch.minimum(r, trunc), 0)
+    """J on IN_neg: Piecewise(((log_p_old + log_r)*Min(r, trunc), (r >= 1) | (delta_low >= -log_r*exp(log_p_old) - (exp(log_p_old) - 1)*log((100000000*exp(log_p_old) - 100000001)/(100000000*r*exp(log_p_old) - 100000001)))), (0, True))"""
+    return torch.where((delta_low >= -log_r*torch.exp(log_p_old) - (torch.exp(log_p_old) - 1)*torch.log((100000000*torch.exp(log_p_old) - 100000001)/(100000000*r*torch.exp(log_p_old) - 100000001))) | (r >= 1), (log_p_old + log_r)*torch.minimum(r, trunc), 0)
 
 
 def J_LN(r, log_r, log_p_old, *, eps_low, eps_high, delta_low, delta_high, trunc):
-    """J on LN: Piecewise(((log_p_old + log_r)*Min(r, trunc), (r >= 1) | (delta_low >= -log_r*exp(log_p_old) - (exp(log_p_old) - 1)*(-log(100000000*r*exp(log_p_old) - 100000001) + log(100000000*exp(log_p_old) - 100000001)))), (0, True))"""
-    return torch.where((delta_low >= -log_r*torch.exp(log_p_old) - (torch.exp(log_p_old) - 1)*(-torch.log(100000000*r*torch.exp(log_p_old) - 100000001) + torch.log(100000000*torch.exp(log_p_old) - 100000001))) | (r >= 1), (log_p_old + log_r)*torch.minimum(r, trunc), 0)
+    """J on LN: Piecewise(((log_p_old + log_r)*Min(r, trunc), (r >= 1) | (delta_low >= -log_r*exp(log_p_old) - (exp(log_p_old) - 1)*log((100000000*exp(log_p_old) - 100000001)/(100000000*r*exp(log_p_old) - 100000001)))), (0, True))"""
+    return torch.where((delta_low >= -log_r*torch.exp(log_p_old) - (torch.exp(log_p_old) - 1)*torch.log((100000000*torch.exp(log_p_old) - 100000001)/(100000000*r*torch.exp(log_p_old) - 100000001))) | (r >= 1), (log_p_old + log_r)*torch.minimum(r, trunc), 0)
 
 
 def J_HP(r, log_r, log_p_old, *, eps_low, eps_high, delta_low, delta_high, trunc):
-    """J on HP: Piecewise(((log_p_old + log_r)*Min(r, trunc), (r <= 1) | (delta_high >= -log_r*exp(log_p_old) - (exp(log_p_old) - 1)*(-log(100000000*r*exp(log_p_old) - 100000001) + log(100000000*exp(log_p_old) - 100000001)))), (0, True))"""
-    return torch.where((delta_high >= -log_r*torch.exp(log_p_old) - (torch.exp(log_p_old) - 1)*(-torch.log(100000000*r*torch.exp(log_p_old) - 100000001) + torch.log(100000000*torch.exp(log_p_old) - 100000001))) | (r <= 1), (log_p_old + log_r)*torch.minimum(r, trunc), 0)
+    """J on HP: Piecewise(((log_p_old + log_r)*Min(r, trunc), (r <= 1) | (delta_high >= -log_r*exp(log_p_old) - (exp(log_p_old) - 1)*log((100000000*exp(log_p_old) - 100000001)/(100000000*r*exp(log_p_old) - 100000001)))), (0, True))"""
+    return torch.where((delta_high >= -log_r*torch.exp(log_p_old) - (torch.exp(log_p_old) - 1)*torch.log((100000000*torch.exp(log_p_old) - 100000001)/(100000000*r*torch.exp(log_p_old) - 100000001))) | (r <= 1), (log_p_old + log_r)*torch.minimum(r, trunc), 0)
 
 
 def J_LP(r, log_r, log_p_old, *, eps_low, eps_high, delta_low, delta_high, trunc):
-    """J on LP: Piecewise(((log_p_old + log_r)*Min(r, trunc), (r <= 1) | (delta_high >= -log_r*exp(log_p_old) - (exp(log_p_old) - 1)*(-log(100000000*r*exp(log_p_old) - 100000001) + log(100000000*exp(log_p_old) - 100000001)))), (0, True))"""
-    return torch.where((delta_high >= -log_r*torch.exp(log_p_old) - (torch.exp(log_p_old) - 1)*(-torch.log(100000000*r*torch.exp(log_p_old) - 100000001) + torch.log(100000000*torch.exp(log_p_old) - 100000001))) | (r <= 1), (log_p_old + log_r)*torch.minimum(r, trunc), 0)
+    """J on LP: Piecewise(((log_p_old + log_r)*Min(r, trunc), (r <= 1) | (delta_high >= -log_r*exp(log_p_old) - (exp(log_p_old) - 1)*log((100000000*exp(log_p_old) - 100000001)/(100000000*r*exp(log_p_old) - 100000001)))), (0, True))"""
+    return torch.where((delta_high >= -log_r*torch.exp(log_p_old) - (torch.exp(log_p_old) - 1)*torch.log((100000000*torch.exp(log_p_old) - 100000001)/(100000000*r*torch.exp(log_p_old) - 100000001))) | (r <= 1), (log_p_old + log_r)*torch.minimum(r, trunc), 0)
 
 
 def J_HN(r, log_r, log_p_old, *, eps_low, eps_high, delta_low, delta_high, trunc):
-    """J on HN: Piecewise(((log_p_old + log_r)*Min(r, trunc), (r >= 1) | (delta_low >= -log_r*exp(log_p_old) - (exp(log_p_old) - 1)*(-log(100000000*r*exp(log_p_old) - 100000001) + log(100000000*exp(log_p_old) - 100000001)))), (0, True))"""
-    return torch.where((delta_low >= -log_r*torch.exp(log_p_old) - (torch.exp(log_p_old) - 1)*(-torch.log(100000000*r*torch.exp(log_p_old) - 100000001) + torch.log(100000000*torch.exp(log_p_old) - 100000001))) | (r >= 1), (log_p_old + log_r)*torch.minimum(r, trunc), 0)
+    """J on HN: Piecewise(((log_p_old + log_r)*Min(r, trunc), (r >= 1) | (delta_low >= -log_r*exp(log_p_old) - (exp(log_p_old) - 1)*log((100000000*exp(log_p_old) - 100000001)/(100000000*r*exp(log_p_old) - 100000001)))), (0, True))"""
+    return torch.where((delta_low >= -log_r*torch.exp(log_p_old) - (torch.exp(log_p_old) - 1)*torch.log((100000000*torch.exp(log_p_old) - 100000001)/(100000000*r*torch.exp(log_p_old) - 100000001))) | (r >= 1), (log_p_old + log_r)*torch.minimum(r, trunc), 0)
 
 
 # breakpoints in r (None when absent: dual_clip=None)
