@@ -50,6 +50,9 @@ class TorchCodePrinter(PythonCodePrinter):
     def _print_log(self, expr):
         return f"torch.log({self._print(expr.args[0])})"
 
+    def _print_cosh(self, expr):  # SymPy writes SAPO's 4σ(x)(1 − σ(x)) as 2/(cosh(x) + 1)
+        return f"torch.cosh({self._print(expr.args[0])})"
+
     def _print_exp(self, expr):
         return f"torch.exp({self._print(expr.args[0])})"
 
@@ -77,6 +80,19 @@ class TorchCodePrinter(PythonCodePrinter):
     def _print_Infinity(self, expr):
         return "torch.inf"
 
+    def _logic(self, expr, op: str) -> str:
+        """Element-wise on tensors (Python's `and`/`or` are not); a comparison prints in parentheses
+        already, a nested And/Or gets them here."""
+        args = sorted(expr.args, key=sp.default_sort_key)
+        return f" {op} ".join(self._print(a) if isinstance(a, sp.core.relational.Relational)
+                              else f"({self._print(a)})" for a in args)
+
+    def _print_And(self, expr):
+        return self._logic(expr, "&")
+
+    def _print_Or(self, expr):
+        return self._logic(expr, "|")
+
 
 _PRINTER = TorchCodePrinter({"fully_qualified_modules": False, "standard": "python3"})
 
@@ -98,17 +114,20 @@ def exact_literal(value) -> str:
 # What the spec says, per method
 # ---------------------------------------------------------------------------------------------
 def v_expr(spec: MethodSpec, region: str, sign: int) -> sp.Expr:
-    """V in r and the hyper-parameters (stop-gradients removed, sign of A resolved)."""
-    out = S.strip_sg(spec.case(spec.V_r(region), sign))
-    _only(out, {S.r}, spec, f"V on {region}")
+    """V in r, the hyper-parameters and, for a method whose V depends on p_old (DPPO's masks),
+    log p_old (p_old = exp(log_p_old)); stop-gradients removed, sign of A resolved."""
+    out = S.strip_sg(spec.case(spec.V_r(region), sign)).subs(S.p_old, sp.exp(LOG_P_OLD))
+    _only(out, {S.r, LOG_P_OLD}, spec, f"V on {region}")
     return out
 
 
 def j_expr(spec: MethodSpec, region: str, sign: int) -> sp.Expr:
-    """J's value in r, log r and log p_old (CISPO's log p = log p_old + log r)."""
+    """J's value in r, log r and log p_old (CISPO's log p = log p_old + log r; p_old = exp(log_p_old))."""
     out = S.strip_sg(spec.case(spec.J_r(region), sign))
     if out.has(sp.log):
-        out = sp.expand_log(out, force=True).subs({sp.log(S.p_old): LOG_P_OLD, sp.log(S.r): LOG_R})
+        # not force=True: that also splits log(a/b) with a, b < 0 (dppo_kl's binary KL) into NaNs
+        out = sp.expand_log(out).subs({sp.log(S.p_old): LOG_P_OLD, sp.log(S.r): LOG_R})
+    out = out.subs(S.p_old, sp.exp(LOG_P_OLD))
     _only(out, {S.r, LOG_R, LOG_P_OLD}, spec, f"J on {region}")
     return out
 
@@ -251,11 +270,12 @@ def render(spec: MethodSpec) -> str:
                      f"lower={exact_literal(h.lower)}, upper={exact_literal(upper)}, "
                      f"integer={h.integer}, optional={h.optional}, constraint={h.constraint!r}),")
     lines += ["}", "", "",
-              "# V = p*W, the weight on grad log p, in the ratio r, per region (and sign of A where it matters)",
+              "# V = p*W, the weight on grad log p, in the ratio r (and log_p_old = old_log_prob where V",
+              "# depends on p_old), per region (and sign of A where it matters)",
               ""]
     v_names, v_exprs = _cases(spec, v_expr)
     for name, expr in v_exprs.items():
-        lines += _function(f"V_{name}", f"r, {kw}", expr, f"V on {name}: {expr}")
+        lines += _function(f"V_{name}", f"r, log_p_old, {kw}", expr, f"V on {name}: {expr}")
     lines += ["# J, the surrogate's value (stop-gradients removed); log_p_old = old_log_prob", ""]
     j_names, j_exprs = _cases(spec, j_expr)
     for name, expr in j_exprs.items():

@@ -109,7 +109,7 @@ def expected_grad(spec: MethodSpec, batch: Batch, normalizer: float | None = Non
     adv = batch.advantages
 
     def grad(log_r):
-        g = -adv * spec_v(spec, log_r, adv, batch.hp) / n
+        g = -adv * spec_v(spec, log_r, adv, batch.hp, batch.old_log_prob) / n
         return torch.where(batch.mask & (adv != 0), g, torch.zeros_like(g))
 
     return spec_candidates(grad, batch.log_r)
@@ -170,7 +170,7 @@ def check_continuity(impl: Implementation, spec: MethodSpec, hp: Mapping) -> Non
     for k, (bp, at, tag, *_) in enumerate(rows):
         vl, vr = float(v_impl[k, 0]), float(v_impl[k, 1])
         lim_l, lim_r = (float(torch.as_tensor(spec.V[(side, bp.sign)](
-            torch.tensor([at * (1 + d)], dtype=F64), **hpt)).reshape(-1)[0])
+            torch.tensor([at * (1 + d)], dtype=F64), old[k, :1], **hpt)).reshape(-1)[0])
             for side, d in ((bp.left, -1e-13), (bp.right, 1e-13)))
         scale = max(abs(lim_l), abs(lim_r), 1e-300)
         # the proofs' verdict holds on their domain; where these hparams leave it, trust the limits
@@ -178,7 +178,8 @@ def check_continuity(impl: Implementation, spec: MethodSpec, hp: Mapping) -> Non
         where = (f"{spec.name} at breakpoint {bp.name}: r = {at!r}, A sign {bp.sign:+d}, "
                  f"{'±' + tag + ' relative' if tag == '1e-4' else '± 4 ulps in log r'}")
         if tag == "1e-4":
-            sl, sr = (float(spec_v(spec, batch.log_r[k, i:i + 1], adv[k, i:i + 1], hp)) for i in (0, 1))
+            sl, sr = (float(spec_v(spec, batch.log_r[k, i:i + 1], adv[k, i:i + 1], hp, old[k, i:i + 1]))
+                      for i in (0, 1))
             if continuous:
                 assert abs(vl - vr) <= 4 * abs(sr - sl) + rtol * scale, (
                     f"{where}: spec proves V continuous (limit {lim_l!r}), implementation jumps "
@@ -275,7 +276,8 @@ def check_finiteness(impl: Implementation, spec: MethodSpec, batch: Batch, dtype
         adv = torch.where(q.mask, q.advantages, torch.zeros_like(q.advantages))
         live = q.mask & (adv != 0)
         log_r = torch.where(q.mask, q.log_r, torch.zeros_like(q.log_r))
-        v = spec_v(spec, log_r, adv, q.hp)
+        log_p_old = torch.where(q.mask, q.old_log_prob, torch.zeros_like(log_r))
+        v = spec_v(spec, log_r, adv, q.hp, log_p_old)
         av = torch.where(live, adv.abs() * torch.clamp(v, min=1.0), torch.zeros_like(v))
         allowed = live & _overflows(av, dtype)
         bad = (torch.isnan(res.grad) | (~torch.isfinite(res.grad) & ~allowed)).nonzero()
@@ -284,7 +286,7 @@ def check_finiteness(impl: Implementation, spec: MethodSpec, batch: Batch, dtype
         off = (~q.mask & (res.grad != 0)).nonzero()
         assert len(off) == 0, _fail(f"{spec.name}: masked position gets a gradient ({label})", q, off,
                                     got=res.grad)
-        j = spec_j(spec, log_r, adv, q.hp, torch.where(q.mask, q.old_log_prob, torch.zeros_like(log_r)))
+        j = spec_j(spec, log_r, adv, q.hp, log_p_old)
         aj = torch.where(live, (adv * j).abs(), torch.zeros_like(j))
         if not bool(_overflows(aj, dtype).any()):
             assert math.isfinite(float(res.loss)), f"{spec.name}: loss {float(res.loss)} with finite A*J ({label})"

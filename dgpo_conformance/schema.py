@@ -101,7 +101,7 @@ class MethodSpec:
 
     name: str
     hparams: Mapping[str, HParam]
-    V: Mapping[tuple[str, int], Callable[..., torch.Tensor]]  # (region, sign) -> V(r, **hp)
+    V: Mapping[tuple[str, int], Callable[..., torch.Tensor]]  # (region, sign) -> V(r, log_p_old, **hp)
     J: Mapping[tuple[str, int], Callable[..., torch.Tensor]]  # -> J(r, log_r, log_p_old, **hp)
     breakpoints: Sequence[Breakpoint]
     bounds: Mapping[tuple[str, int], Callable]  # -> bounds(r, **hp) = (lower, upper) on V
@@ -166,10 +166,11 @@ def _per_case(spec, table, log_r, adv, hp, args: Callable) -> torch.Tensor:
     return out
 
 
-def spec_v(spec: MethodSpec, log_r: torch.Tensor, adv: torch.Tensor, hp: Mapping) -> torch.Tensor:
-    """The spec's V per token (float64), region by region."""
+def spec_v(spec: MethodSpec, log_r: torch.Tensor, adv: torch.Tensor, hp: Mapping,
+           log_p_old: torch.Tensor) -> torch.Tensor:
+    """The spec's V per token (float64), region by region (log_p_old: DPPO's masks use p_old)."""
     ratio = torch.exp(log_r)
-    return _per_case(spec, spec.V, log_r, adv, hp, lambda sel: (ratio[sel],))
+    return _per_case(spec, spec.V, log_r, adv, hp, lambda sel: (ratio[sel], log_p_old[sel]))
 
 
 def spec_j(spec, log_r, adv, hp, log_p_old) -> torch.Tensor:

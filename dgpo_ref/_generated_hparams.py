@@ -16,6 +16,12 @@ DEFAULTS = {
     'ce_gppo': {'eps_low': 0.2, 'eps_high': 0.2, 'beta1': 0.5, 'beta2': 1.0, 'dual_clip': None},
     'aspo': {'eps_low': 0.2, 'eps_high': 0.2, 'dual_clip': 3.0},
     'dgpo': {'eps_low': 0.2, 'eps_high': 0.2, 'n': 1, 'm': 2},
+    'sapo': {'eps_low': 0.2, 'eps_high': 0.2, 'tau_pos': 1.0, 'tau_neg': 1.05},
+    'vespo': {'eps_low': 0.2, 'eps_high': 0.2, 'k_pos': 2.0, 'lambda_pos': 3.0, 'k_neg': 3.0, 'lambda_neg': 2.0},
+    'gpg': {'eps_low': 0.2, 'eps_high': 0.2},
+    'tis': {'eps_low': 0.2, 'eps_high': 0.2, 'trunc': 2.0},
+    'dppo_tv': {'eps_low': 0.2, 'eps_high': 0.2, 'delta_low': 0.2, 'delta_high': 0.2, 'trunc': 3.0},
+    'dppo_kl': {'eps_low': 0.2, 'eps_high': 0.2, 'delta_low': 0.2, 'delta_high': 0.2, 'trunc': 3.0},
 }
 
 #: method -> {hyper-parameter: (lower, upper, integer, optional, constraint)}: open bounds,
@@ -62,6 +68,43 @@ DOMAINS = {
         'n': (0, None, True, False, 'n >= 1, integer'),
         'm': (0, None, True, False, 'm >= 1, integer'),
     },
+    'sapo': {
+        'eps_low': (0.0, 1.0, False, False, '0 < eps_low < 1'),
+        'eps_high': (0.0, None, False, False, 'eps_high > 0'),
+        'tau_pos': (0.0, None, False, False, 'tau_pos > 0'),
+        'tau_neg': (0.0, None, False, False, 'tau_neg > 0'),
+    },
+    'vespo': {
+        'eps_low': (0.0, 1.0, False, False, '0 < eps_low < 1'),
+        'eps_high': (0.0, None, False, False, 'eps_high > 0'),
+        'k_pos': (0.0, None, False, False, 'k_pos > 0'),
+        'lambda_pos': (0.0, None, False, False, 'lambda_pos > 0'),
+        'k_neg': (0.0, None, False, False, 'k_neg > 0'),
+        'lambda_neg': (0.0, None, False, False, 'lambda_neg > 0'),
+    },
+    'gpg': {
+        'eps_low': (0.0, 1.0, False, False, '0 < eps_low < 1'),
+        'eps_high': (0.0, None, False, False, 'eps_high > 0'),
+    },
+    'tis': {
+        'eps_low': (0.0, 1.0, False, False, '0 < eps_low < 1'),
+        'eps_high': (0.0, None, False, False, 'eps_high > 0'),
+        'trunc': (0.0, None, False, False, 'trunc > 0'),
+    },
+    'dppo_tv': {
+        'eps_low': (0.0, 1.0, False, False, '0 < eps_low < 1'),
+        'eps_high': (0.0, None, False, False, 'eps_high > 0'),
+        'delta_low': (0.0, None, False, False, 'delta_low > 0'),
+        'delta_high': (0.0, None, False, False, 'delta_high > 0'),
+        'trunc': (0.0, None, False, False, 'trunc > 0'),
+    },
+    'dppo_kl': {
+        'eps_low': (0.0, 1.0, False, False, '0 < eps_low < 1'),
+        'eps_high': (0.0, None, False, False, 'eps_high > 0'),
+        'delta_low': (0.0, None, False, False, 'delta_low > 0'),
+        'delta_high': (0.0, None, False, False, 'delta_high > 0'),
+        'trunc': (0.0, None, False, False, 'trunc > 0'),
+    },
 }
 
 #: hyper-parameter -> the command-line flag that sets it (`dgpo conformance`, `dgpo derive`)
@@ -73,4 +116,13 @@ FLAGS = {
     'beta2': '--beta2',
     'n': '--n',
     'm': '--m',
+    'tau_pos': '--tau-pos',
+    'tau_neg': '--tau-neg',
+    'k_pos': '--k-pos',
+    'lambda_pos': '--lambda-pos',
+    'k_neg': '--k-neg',
+    'lambda_neg': '--lambda-neg',
+    'trunc': '--trunc',
+    'delta_low': '--delta-low',
+    'delta_high': '--delta-high',
 }

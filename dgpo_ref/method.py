@@ -50,6 +50,11 @@ class Tokens:
     def ratio(self) -> torch.Tensor:
         return torch.exp(self.log_r)
 
+    @property
+    def log_p_old(self) -> torch.Tensor:
+        """log π_old = log p − log r (for a method whose weight depends on p_old, e.g. DPPO's masks)."""
+        return self.log_p - self.log_r
+
     @classmethod
     def build(cls, log_p, old_log_p, adv, eps_low: float, eps_high: float) -> Tokens:
         log_r = log_p - old_log_p

@@ -1,6 +1,6 @@
 """``LOSSES``: the registry, one row (a ``LossSpec``) per method. Adding a method adds one row."""
 
-from .losses import aspo, ce_gppo, cispo, dapo, dgpo, gppo, grpo, pg
+from .losses import aspo, ce_gppo, cispo, dapo, dgpo, dppo_kl, dppo_tv, gpg, gppo, grpo, pg, sapo, tis, vespo
 from .method import LossSpec
 
 LOSSES: dict[str, LossSpec] = {
@@ -14,6 +14,12 @@ LOSSES: dict[str, LossSpec] = {
         ce_gppo.SPEC,
         aspo.SPEC,
         dgpo.SPEC,
+        sapo.SPEC,
+        vespo.SPEC,
+        gpg.SPEC,
+        tis.SPEC,
+        dppo_tv.SPEC,
+        dppo_kl.SPEC,
     )
 }
 

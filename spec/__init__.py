@@ -15,15 +15,15 @@ Regions (:mod:`spec.core`): ``REGIONS = ("IN", "LN", "HP", "LP", "HN")``; ``CASE
 breakpoint name, sign) where a region meets IN; ``region_condition(region)`` (SymPy condition on
 r and A; breakpoints belong to IN), ``LEFT = 1 - eps_low``, ``RIGHT = 1 + eps_high``.
 
-Registry: ``METHODS`` maps ``"pg", "grpo", "dapo", "cispo", "gppo", "ce_gppo", "aspo", "dgpo"`` to a
-:class:`~spec.core.MethodSpec` (one module per method in ``spec/methods/``), with
+Registry: ``METHODS`` maps each method's name to its :class:`~spec.core.MethodSpec` (one module per
+method in ``spec/methods/``, listed in ``spec/methods/__init__.py``), with
 
 - ``spec.hparams``: tuple of :class:`~spec.hparams.HParam` (``name``, ``symbol``, ``default``,
   ``constraint`` text, ``condition()`` as SymPy, ``check(value)`` -> error message or None,
   ``exact(value)`` -> SymPy number, ``integer``, ``optional``); ``spec.defaults()``,
   ``spec.subs_values({...})`` ({symbol: exact value}; ``dual_clip=None`` is ``sympy.oo``).
 - per region: ``spec.W(region)`` (in p, p_old, hparams), ``spec.V(region)`` (= p·W),
-  ``spec.V_r(region)`` (in r and hparams), ``spec.J(region)`` (with ``sg``),
+  ``spec.V_r(region)`` (in r and hparams; also in p_old where a mask uses it, DPPO), ``spec.J(region)`` (with ``sg``),
   ``spec.J_value(region)`` (``sg`` removed), ``spec.J_r(region)``; ASPO's IN depends on the sign
   of A through a ``Piecewise`` on ``A``: ``spec.case(expr, sign)`` resolves it.
   The dual clip appears as ``Piecewise((r, r <= dual_clip), ...)`` / ``Min(.., dual_clip)``.

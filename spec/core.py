@@ -19,7 +19,7 @@ from typing import NamedTuple
 import sympy as sp
 
 from spec import symbols as S
-from spec.hparams import HParam
+from spec.hparams import UNSET, HParam
 
 #: region names, in the order of docs/methods.md
 REGIONS: tuple[str, ...] = ("IN", "LN", "HP", "LP", "HN")
@@ -38,11 +38,28 @@ PROVED, DISPROVED = "proved", "disproved"
 class Example(NamedTuple):
     """A worked example at the method's defaults: the token's ratio ``r``, advantage ``A`` and the
     weight ``V`` on ∇log π it must get, a number computed by hand from the formulas (not from the
-    spec's expressions): tests check the spec and dgpo_ref against it."""
+    spec's expressions): tests check the spec and dgpo_ref against it. ``p_old`` is given only for
+    a method whose V depends on it (DPPO's masks); the tests pick any p_old otherwise."""
 
     r: float
     A: float
     V: float
+    p_old: float | None = None
+
+
+class LibraryExample(NamedTuple):
+    """One completion token as a library's own loss code computes it (float64, the library's
+    defaults, or ``hparams`` where the library's effective value differs from the record's
+    default): ``loss`` and ``V = −(d loss/d log_prob)/A``. Recomputed by
+    scripts/library_examples.py; tests check that the record's V and J reproduce them."""
+
+    library: str  # "verl" or "trl"
+    r: float
+    p_old: float
+    A: float
+    loss: float
+    V: float
+    hparams: Mapping[str, float] | None = None
 
 
 #: junctions where a region meets IN: (outer region, breakpoint name, sign of A)
@@ -114,11 +131,19 @@ class MethodSpec:
     disproved: Mapping[str, str] = field(default_factory=dict)
     #: worked examples at the defaults, one per region at least (tests check spec and dgpo_ref)
     examples: tuple[Example, ...] = ()
+    #: the same loss as the libraries compute it (verl, TRL), with their numbers
+    library: tuple[LibraryExample, ...] = ()
+    #: where the libraries have this loss, under which names and defaults (docs/methods.md's table)
+    sources: str = ""
 
     def __post_init__(self) -> None:
         missing = set(REGIONS) - set(self.branches)
         if missing:
             raise ValueError(f"method {self.name}: no branch for regions {sorted(missing)}")
+        unset = [h.name for h in self.hparams if h.default is UNSET]
+        if unset:
+            raise ValueError(f"method {self.name}: hyper-parameter {unset[0]} has no default; take it "
+                             f"with .with_default(value)")
 
     # --- per-region expressions -------------------------------------------------------------
     def W(self, region: str) -> sp.Expr:

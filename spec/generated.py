@@ -4,7 +4,8 @@ verified by ``dgpo gen-tests --check``):
 - ``dgpo_ref/_generated_hparams.py``: every method's defaults and domains as plain Python data, so
   that the torch reference validates and defaults exactly what the spec proves (torch-only: no
   import at all);
-- the defaults table of docs/methods.md, between :data:`DOCS_BEGIN` and :data:`DOCS_END`.
+- the hyper-parameter, defaults and methods tables of docs/methods.md (title, weight, where verl
+  and TRL have the loss), between :data:`DOCS_BEGIN` and :data:`DOCS_END`.
 
 Both are deterministic: same records, same bytes.
 """
@@ -77,7 +78,8 @@ def _default_text(x) -> str:
 
 
 def render_docs_table(methods: Mapping[str, MethodSpec] | None = None) -> str:
-    """The hyper-parameter tables of docs/methods.md (domains, then defaults), with the markers."""
+    """The tables of docs/methods.md (domains, defaults, then each method's title, weight and library
+    names), with the markers."""
     methods = METHODS if methods is None else methods
     names = dict.fromkeys(h.name for spec in methods.values() for h in spec.hparams)
     lines = [DOCS_BEGIN, "| name | domain | flag | used by |", "|---|---|---|---|"]
@@ -90,6 +92,10 @@ def render_docs_table(methods: Mapping[str, MethodSpec] | None = None) -> str:
     for name, spec in methods.items():
         body = ", ".join(f"{h.name} {_default_text(h.default)}" for h in spec.hparams)
         lines.append(f"| `{name}` | {body} |")
+    lines += ["", "| method | title | weight | in verl / TRL |", "|---|---|---|---|"]
+    for name, spec in methods.items():
+        cells = (spec.title, spec.summary, spec.sources or "—")
+        lines.append(f"| `{name}` | " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines.append(DOCS_END)
     return "\n".join(lines)
 

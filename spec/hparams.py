@@ -5,8 +5,9 @@ proofs and the SMT encoding) and checks a user's value (:meth:`HParam.check`, us
 returning a one-line message naming the parameter and the constraint.
 
 The constants below are building blocks: a method's record (``spec/methods/<name>.py``) lists the
-ones it takes, with its own default (``EPS_HIGH.with_default(0.28)``) and, where it differs, its own
-domain (:meth:`HParam.with_domain`). Everything downstream (dgpo_ref's generated defaults and
+ones it takes, with its own default (``EPS_HIGH.with_default(0.28)``: the building blocks have none,
+:data:`UNSET`, and a record that forgets it is refused) and, where it differs, its own domain
+(:meth:`HParam.with_domain`). Everything downstream (dgpo_ref's generated defaults and
 domains, the proof engine's samples, the CLI flags, docs/methods.md's table) is derived from the
 records, never from these constants directly.
 """
@@ -21,13 +22,23 @@ import sympy as sp
 from spec import symbols as S
 
 
+class _Unset:
+    """The default of a building block: none (each record gives its own with ``with_default``)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
+
+
 @dataclass(frozen=True)
 class HParam:
     """One hyper-parameter of a method."""
 
     name: str
     symbol: sp.Symbol
-    default: float | int | None
+    default: float | int | None | _Unset  # UNSET only in the building blocks below
     constraint: str  # human-readable domain, e.g. "0 < eps_low < 1"
     lower: float  # open lower bound
     upper: float = math.inf  # open upper bound
@@ -79,12 +90,20 @@ class HParam:
 
 
 _R, _I = sp.Rational, sp.Integer
-EPS_LOW = HParam("eps_low", S.eps_low, 0.2, "0 < eps_low < 1", 0.0, 1.0,
+EPS_LOW = HParam("eps_low", S.eps_low, UNSET, "0 < eps_low < 1", 0.0, 1.0,
                  samples=(_R(1, 5), _R(1, 2), _R(9, 10), _R(1, 20)))
-EPS_HIGH = HParam("eps_high", S.eps_high, 0.2, "eps_high > 0", 0.0,
+EPS_HIGH = HParam("eps_high", S.eps_high, UNSET, "eps_high > 0", 0.0,
                   samples=(_R(1, 5), _R(7, 25), _I(1), _I(3)))
-N = HParam("n", S.n, 1, "n >= 1, integer", 0, integer=True, samples=(_I(1), _I(2), _I(3)))
-M = HParam("m", S.m, 2, "m >= 1, integer", 0, integer=True, samples=(_I(1), _I(2), _I(3)))
-BETA1 = HParam("beta1", S.beta1, 0.5, "beta1 > 0", 0.0, samples=(_R(1, 2), _I(2), _I(1), _R(1, 10)))
-BETA2 = HParam("beta2", S.beta2, 1.0, "beta2 > 0", 0.0, samples=(_I(1), _R(1, 2), _I(3), _R(1, 10)))
-DUAL_CLIP = HParam("dual_clip", S.dual_clip, None, "dual_clip None or dual_clip > 1", 1.0, optional=True)
+N = HParam("n", S.n, UNSET, "n >= 1, integer", 0, integer=True, samples=(_I(1), _I(2), _I(3)))
+M = HParam("m", S.m, UNSET, "m >= 1, integer", 0, integer=True, samples=(_I(1), _I(2), _I(3)))
+BETA1 = HParam("beta1", S.beta1, UNSET, "beta1 > 0", 0.0, samples=(_R(1, 2), _I(2), _I(1), _R(1, 10)))
+BETA2 = HParam("beta2", S.beta2, UNSET, "beta2 > 0", 0.0, samples=(_I(1), _R(1, 2), _I(3), _R(1, 10)))
+DUAL_CLIP = HParam("dual_clip", S.dual_clip, UNSET, "dual_clip None or dual_clip > 1", 1.0, optional=True)
+#: DPPO's trust-region thresholds on the token's divergence (dppo_tv, dppo_kl)
+DELTA_LOW = HParam("delta_low", sp.Symbol("delta_low", positive=True), UNSET, "delta_low > 0", 0.0,
+                   samples=(_R(1, 5), _R(1, 20)))
+DELTA_HIGH = HParam("delta_high", sp.Symbol("delta_high", positive=True), UNSET, "delta_high > 0", 0.0,
+                    samples=(_R(1, 5), _R(1, 20)))
+#: the cap of a truncated importance weight, min(r, trunc) (tis, dppo_tv, dppo_kl)
+TRUNC = HParam("trunc", sp.Symbol("trunc", positive=True), UNSET, "trunc > 0", 0.0,
+               samples=(_I(2), _I(3), _R(1, 5), _I(20)))

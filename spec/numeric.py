@@ -29,19 +29,28 @@ def expression(spec: MethodSpec, region: str, sign: int, kind: str = "V_r") -> s
 
 
 def arguments(spec: MethodSpec, kind: str = "V_r") -> list[sp.Symbol]:
-    """Positional variables of a lambdified ``kind``: r, or p and p_old; then the hyper-parameters."""
-    head = [S.r] if kind == "V_r" else [S.p, S.p_old]
+    """Variables of a lambdified ``kind``: r and p_old (V_r: p_old only matters where V depends on
+    it, DPPO's masks), or p and p_old; then the hyper-parameters."""
+    head = [S.r, S.p_old] if kind == "V_r" else [S.p, S.p_old]
     return head + [h.symbol for h in spec.hparams]
 
 
 def lambdified(spec: MethodSpec, region: str, sign: int, kind: str = "V_r") -> Callable[..., float]:
-    """A float function f(x..., **hparams) for one branch, defaults filled in for missing hparams."""
+    """A float function f(x..., **hparams) for one branch, defaults filled in for missing hparams.
+
+    ``V_r`` is f(r, p_old=None, **hparams): ``p_old`` is required only where V depends on it."""
     args = arguments(spec, kind)
-    fn = sp.lambdify(args, expression(spec, region, sign, kind), modules="math")
+    expr = expression(spec, region, sign, kind)
+    fn = sp.lambdify(args, expr, modules="math")
     names = spec.hparam_names
     defaults = spec.defaults()
+    needs_p_old = kind == "V_r" and expr.has(S.p_old)
 
-    def call(*xs: float, **hp: float | int | None) -> float:
+    def call(*xs: float, p_old: float | None = None, **hp: float | int | None) -> float:
+        if kind == "V_r":
+            if p_old is None and needs_p_old:
+                raise TypeError(f"{spec.name}: V on {region} depends on p_old; pass p_old=")
+            xs = (*xs, 1.0 if p_old is None else p_old)
         vals = [math.inf if v is None else v for v in ({**defaults, **hp}[k] for k in names)]
         return float(fn(*xs, *vals))
 

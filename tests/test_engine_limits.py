@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 import sympy as sp
-from test_spec_drafts import _blind_limit_decide
+from test_spec_library import _blind_limit_decide
 
 from proofs import engine
 from proofs.engine import DISPROVED, PROVED, UNKNOWN, Context, Limit, Near

@@ -114,13 +114,13 @@ def test_emitted_formulas_equal_the_spec_lambdified(method):
         j_ref = N.lambdified(spec, region, sign, "J_value")
         for _ in range(25):
             hp = _random_hparams(spec, rng)
-            r, p_old = math.exp(rng.uniform(-3, 3)), math.exp(rng.uniform(-8, 0))
+            log_r = rng.uniform(-3, 3)
+            r, p_old = math.exp(log_r), math.exp(rng.uniform(-8, 0) - max(log_r, 0.0))  # p = r*p_old <= 1
             t = {k: torch.tensor(math.inf if v is None else float(v), dtype=torch.float64) for k, v in hp.items()}
-            rt = torch.tensor([r], dtype=torch.float64)
-            v = float(torch.as_tensor(gen.SPEC.V[(region, sign)](rt, **t)).reshape(-1)[0])
-            assert v == pytest.approx(v_ref(r, **hp), rel=1e-12, abs=1e-300), (method, region, sign, hp, r)
-            j = float(torch.as_tensor(gen.SPEC.J[(region, sign)](
-                rt, torch.log(rt), torch.tensor([math.log(p_old)], dtype=torch.float64), **t)).reshape(-1)[0])
+            rt, log_p_old = (torch.tensor([x], dtype=torch.float64) for x in (r, math.log(p_old)))
+            v = float(torch.as_tensor(gen.SPEC.V[(region, sign)](rt, log_p_old, **t)).reshape(-1)[0])
+            assert v == pytest.approx(v_ref(r, p_old=p_old, **hp), rel=1e-12, abs=1e-300), (method, region, sign, hp, r)
+            j = float(torch.as_tensor(gen.SPEC.J[(region, sign)](rt, torch.log(rt), log_p_old, **t)).reshape(-1)[0])
             assert j == pytest.approx(j_ref(r * p_old, p_old, **hp), rel=1e-9, abs=1e-12), (method, region, hp)
 
 

@@ -99,12 +99,12 @@ def test_worked_examples(method):
     typed from the formulas by hand (float64)."""
     rows = SPECS[method].examples
     assert len(rows) >= 3, f"spec/methods/{method}.py: give a few worked examples"
-    olp = torch.full((len(rows), 1), -3.0, dtype=torch.float64)
-    lp = olp + torch.tensor([[math.log(r)] for r, _, _ in rows], dtype=torch.float64)
-    adv = torch.tensor([float(a) for _, a, _ in rows], dtype=torch.float64)
+    olp = torch.tensor([[-3.0 if ex.p_old is None else math.log(ex.p_old)] for ex in rows], dtype=torch.float64)
+    lp = olp + torch.tensor([[math.log(ex.r)] for ex in rows], dtype=torch.float64)
+    adv = torch.tensor([float(ex.A) for ex in rows], dtype=torch.float64)
     mask = torch.ones_like(lp, dtype=torch.bool)
     _, grad, _ = _run(method, lp, olp, adv, mask, {}, torch.float64)
-    expected = torch.tensor([[-a * v / len(rows)] for _, a, v in rows], dtype=torch.float64)
+    expected = torch.tensor([[-ex.A * ex.V / len(rows)] for ex in rows], dtype=torch.float64)
     torch.testing.assert_close(grad, expected, rtol=1e-12, atol=0)
 
 

@@ -37,8 +37,10 @@ def test_every_method_covers_every_region(name):
     spec = METHODS[name]
     assert set(spec.branches) == set(REGIONS)
     for region in REGIONS:
-        assert not spec.V_r(region).has(S.p_old), (name, region)  # V depends on the ratio only
-        assert not spec.V_r(region).has(S.p)
+        assert not spec.V_r(region).has(S.p)  # V is written in the ratio
+        # and in p_old only where a method's examples say how (DPPO's masks move with p_old)
+        if spec.V_r(region).has(S.p_old):
+            assert spec.examples and all(ex.p_old is not None for ex in spec.examples), (name, region)
 
 
 @pytest.mark.parametrize("name", list(METHODS))
@@ -104,10 +106,11 @@ def test_worked_examples_are_what_the_spec_gives(name):
     spec = METHODS[name]
     assert spec.examples, f"spec/methods/{name}.py has no worked examples"
     values = spec.subs_values()
-    for r, a, v in spec.examples:
+    for r, a, v, p_old in spec.examples:
         region = next(reg for reg in REGIONS
                       if region_condition(reg).subs(values).subs({S.r: sp.nsimplify(r), S.A: a}) is sp.true)
-        got = sp.N(spec.case(spec.V_r(region), 1 if a > 0 else -1).subs(values).subs(S.r, sp.nsimplify(r)))
+        at = {S.r: sp.nsimplify(r)} if p_old is None else {S.r: sp.nsimplify(r), S.p_old: sp.nsimplify(p_old)}
+        got = sp.N(spec.case(spec.V_r(region), 1 if a > 0 else -1).subs(values).subs(at))
         assert float(got) == pytest.approx(v, rel=1e-12, abs=1e-15), (name, r, a, region)
 
 
@@ -128,3 +131,15 @@ def test_proof_samples_lie_in_each_records_domain(name):
             value = int(x) if h.integer else float(x)
             assert h.check(value) is None, (name, h.name, x)
         assert h.default is None or not h.samples or h.check(h.default) is None
+
+
+def test_a_record_must_give_every_building_block_its_default():
+    """spec/hparams.py's building blocks carry no default: the record gives it (one place)."""
+    from spec.core import MethodSpec
+    from spec.hparams import EPS_HIGH, EPS_LOW, TRUNC, UNSET
+
+    assert all(h.default is UNSET for h in (EPS_LOW, EPS_HIGH, TRUNC))
+    pg = METHODS["pg"]
+    with pytest.raises(ValueError, match="eps_high has no default"):
+        MethodSpec(name="x", title="x", summary="x", hparams=(EPS_LOW.with_default(0.2), EPS_HIGH),
+                   branches=pg.branches)

@@ -39,8 +39,8 @@ types) are rejected when the config is built, never silently ignored.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any, Optional
 
 import torch
 import trl
@@ -48,7 +48,7 @@ from packaging.version import Version
 from trl import GRPOConfig, GRPOTrainer
 
 from dgpo_ref import LOSSES, REGIONS, classify, policy_loss, token_weights
-from dgpo_ref.hparams import DEFAULTS, NAMES
+from dgpo_ref.hparams import DEFAULTS, DOMAINS, NAMES, kind
 from dgpo_ref.method import HP, LN
 
 SUPPORTED_TRL = ("1.16.0", "1.17.0")
@@ -56,7 +56,7 @@ SUPPORTED_TRL = ("1.16.0", "1.17.0")
 
 EXTRA_HPARAMS = tuple(k for k in NAMES if k not in ("eps_low", "eps_high"))
 """dgpo_ref hyper-parameters beyond TRL's epsilon/epsilon_high, from the spec records: ``DGPOConfig``
-has a field for each (tests/integrations/trl checks it)."""
+has a field for each, made from the records (tests/integrations/trl checks it)."""
 
 # TRL inputs passed through to _get_per_token_logps_and_entropies, as GRPOTrainer._compute_loss does.
 _MODEL_INPUTS = ("pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes",
@@ -77,25 +77,11 @@ check_trl_version(trl.__version__)
 
 
 @dataclass
-class DGPOConfig(GRPOConfig):
-    """GRPOConfig plus the dgpo_ref loss: ``loss_name`` and its hyper-parameters.
-
-    ``epsilon``/``epsilon_high`` are the method's eps_low/eps_high; ``loss_type`` only selects
-    TRL's normalization (grpo, bnpo, dr_grpo or dapo), except ``cispo``, which asks for TRL's cispo
-    loss (module doc); ``beta`` stays TRL's KL coefficient.
-    """
+class _DGPOConfigBase(GRPOConfig):
+    """GRPOConfig plus ``loss_name``; :data:`DGPOConfig` adds a field per hyper-parameter."""
 
     loss_name: str | None = field(default=None, metadata={
         "help": f"dgpo_ref method: one of {', '.join(LOSSES)} (default dgpo; cispo with loss_type='cispo')"})
-    n: int | None = field(default=None, metadata={
-        "help": f"DGPO left-boundary exponent (default {DEFAULTS['dgpo']['n']})"})
-    m: int | None = field(default=None, metadata={
-        "help": f"DGPO right-boundary root (default {DEFAULTS['dgpo']['m']})"})
-    beta1: float | None = field(default=None, metadata={
-        "help": f"CE-GPPO LN scale (default {DEFAULTS['ce_gppo']['beta1']})"})
-    beta2: float | None = field(default=None, metadata={
-        "help": f"CE-GPPO HP scale (default {DEFAULTS['ce_gppo']['beta2']})"})
-    dual_clip: float | None = field(default=None, metadata={"help": "dual-clip c > 1 (default: the method's)"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -115,6 +101,26 @@ class DGPOConfig(GRPOConfig):
             hp = _trl_cispo(self.loss_name, hp)
         LOSSES[self.loss_name].resolve(hp)
         return hp
+
+
+def _hparam_field(name: str) -> tuple[str, Any, Any]:
+    """The DGPOConfig field of a dgpo_ref hyper-parameter (None: the method's default), from the records."""
+    integer, _ = kind(name)
+    users = [method for method, hp in DEFAULTS.items() if name in hp]
+    text = DOMAINS[users[0]][name].text
+    defaults = ", ".join(f"{method} {DEFAULTS[method][name]}" for method in users)
+    return name, Optional[int] if integer else Optional[float], field(  # noqa: UP045 (HfArgumentParser)
+        default=None, metadata={"help": f"{text}; None: the method's default ({defaults})"})
+
+
+DGPOConfig = make_dataclass("DGPOConfig", [_hparam_field(k) for k in EXTRA_HPARAMS], bases=(_DGPOConfigBase,))
+DGPOConfig.__module__ = __name__
+DGPOConfig.__doc__ = """GRPOConfig plus the dgpo_ref loss: ``loss_name`` and its hyper-parameters.
+
+``epsilon``/``epsilon_high`` are the method's eps_low/eps_high; ``loss_type`` only selects TRL's
+normalization (grpo, bnpo, dr_grpo or dapo), except ``cispo``, which asks for TRL's cispo loss
+(module doc); ``beta`` stays TRL's KL coefficient. Every other hyper-parameter of any method
+(``EXTRA_HPARAMS``, from the spec records) is a field, ``None`` meaning the method's default."""
 
 
 NO_FLOOR = math.nextafter(1.0, 0.0)

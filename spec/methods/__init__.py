@@ -8,11 +8,27 @@ from __future__ import annotations
 
 from spec.core import MethodSpec
 from spec.hparams import HParam
-from spec.methods import aspo, ce_gppo, cispo, dapo, dgpo, gppo, grpo, pg
+from spec.methods import (
+    aspo,
+    ce_gppo,
+    cispo,
+    dapo,
+    dgpo,
+    dppo_kl,
+    dppo_tv,
+    gpg,
+    gppo,
+    grpo,
+    pg,
+    sapo,
+    tis,
+    vespo,
+)
 
 #: registry name -> spec object, in the order of docs/methods.md
 METHODS: dict[str, MethodSpec] = {
-    mod.SPEC.name: mod.SPEC for mod in (pg, grpo, dapo, cispo, gppo, ce_gppo, aspo, dgpo)
+    mod.SPEC.name: mod.SPEC
+    for mod in (pg, grpo, dapo, cispo, gppo, ce_gppo, aspo, dgpo, sapo, vespo, gpg, tis, dppo_tv, dppo_kl)
 }
 
 #: every hyper-parameter of any method, by name, in first-use order

@@ -28,4 +28,5 @@ SPEC = MethodSpec(
     },
     examples=(Example(0.5, -1, 0.8), Example(1.5, 1, 1.2), Example(0.5, 1, 0.8), Example(1.5, -1, 1.2),
               Example(1.1, 1, 1.1)),
+    sources="verl `cispo` (clip_ratio_low, clip_ratio_high 0.2); not TRL's `cispo`, which is `tis`",
 )

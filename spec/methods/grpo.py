@@ -25,7 +25,8 @@ HARD_CLIP_DISPROVED = {
 }
 
 
-def hard_clip_spec(name: str, title: str, eps_high_default: float, examples: tuple[Example, ...]) -> MethodSpec:
+def hard_clip_spec(name: str, title: str, eps_high_default: float, examples: tuple[Example, ...],
+                   sources: str = "") -> MethodSpec:
     """PPO-style hard clipping; grpo and dapo differ only in eps_high's default."""
     return MethodSpec(
         name=name,
@@ -42,9 +43,11 @@ def hard_clip_spec(name: str, title: str, eps_high_default: float, examples: tup
         },
         disproved=HARD_CLIP_DISPROVED,
         examples=examples,
+        sources=sources,
     )
 
 
 SPEC = hard_clip_spec("grpo", "GRPO / PPO clip (optional dual clip)", 0.2, examples=(
     Example(0.5, -1, 0.0), Example(1.5, 1, 0.0), Example(0.5, 1, 0.5), Example(1.5, -1, 1.5),
-    Example(1.1, -1, 1.1)))
+    Example(1.1, -1, 1.1)), sources="verl `vanilla` (clip_ratio_low/high 0.2; its dual clip clip_ratio_c 3.0 is "
+    "always on); TRL `grpo`, `bnpo`, `dr_grpo`, `luspo` (epsilon 0.2; delta is dual_clip)")

@@ -26,29 +26,30 @@ HPARAMS = {
 }
 
 
-# V = p*W, the weight on grad log p, in the ratio r, per region (and sign of A where it matters)
+# V = p*W, the weight on grad log p, in the ratio r (and log_p_old = old_log_prob where V
+# depends on p_old), per region (and sign of A where it matters)
 
-def V_IN(r, *, eps_low, eps_high):
+def V_IN(r, log_p_old, *, eps_low, eps_high):
     """V on IN: r"""
     return r
 
 
-def V_LN(r, *, eps_low, eps_high):
+def V_LN(r, log_p_old, *, eps_low, eps_high):
     """V on LN: 1 - eps_low"""
     return 1 - eps_low
 
 
-def V_HP(r, *, eps_low, eps_high):
+def V_HP(r, log_p_old, *, eps_low, eps_high):
     """V on HP: eps_high + 1"""
     return eps_high + 1
 
 
-def V_LP(r, *, eps_low, eps_high):
+def V_LP(r, log_p_old, *, eps_low, eps_high):
     """V on LP: 1 - eps_low"""
     return 1 - eps_low
 
 
-def V_HN(r, *, eps_low, eps_high):
+def V_HN(r, log_p_old, *, eps_low, eps_high):
     """V on HN: eps_high + 1"""
     return eps_high + 1
 

@@ -28,29 +28,30 @@ HPARAMS = {
 }
 
 
-# V = p*W, the weight on grad log p, in the ratio r, per region (and sign of A where it matters)
+# V = p*W, the weight on grad log p, in the ratio r (and log_p_old = old_log_prob where V
+# depends on p_old), per region (and sign of A where it matters)
 
-def V_IN(r, *, eps_low, eps_high, n, m):
+def V_IN(r, log_p_old, *, eps_low, eps_high, n, m):
     """V on IN: r"""
     return r
 
 
-def V_LN(r, *, eps_low, eps_high, n, m):
+def V_LN(r, log_p_old, *, eps_low, eps_high, n, m):
     """V on LN: r**(n + 1)/(1 - eps_low)**n"""
     return r**(n + 1)*(1 - eps_low)**(-n)
 
 
-def V_HP(r, *, eps_low, eps_high, n, m):
+def V_HP(r, log_p_old, *, eps_low, eps_high, n, m):
     """V on HP: r**(1 - 1/m)*(eps_high + 1)**(1/m)"""
     return r**(1 - 1/m)*(eps_high + 1)**(1/m)
 
 
-def V_LP(r, *, eps_low, eps_high, n, m):
+def V_LP(r, log_p_old, *, eps_low, eps_high, n, m):
     """V on LP: r"""
     return r
 
 
-def V_HN(r, *, eps_low, eps_high, n, m):
+def V_HN(r, log_p_old, *, eps_low, eps_high, n, m):
     """V on HN: r"""
     return r
 

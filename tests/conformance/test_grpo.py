@@ -27,29 +27,30 @@ HPARAMS = {
 }
 
 
-# V = p*W, the weight on grad log p, in the ratio r, per region (and sign of A where it matters)
+# V = p*W, the weight on grad log p, in the ratio r (and log_p_old = old_log_prob where V
+# depends on p_old), per region (and sign of A where it matters)
 
-def V_IN(r, *, eps_low, eps_high, dual_clip):
+def V_IN(r, log_p_old, *, eps_low, eps_high, dual_clip):
     """V on IN: r"""
     return r
 
 
-def V_LN(r, *, eps_low, eps_high, dual_clip):
+def V_LN(r, log_p_old, *, eps_low, eps_high, dual_clip):
     """V on LN: 0"""
     return 0
 
 
-def V_HP(r, *, eps_low, eps_high, dual_clip):
+def V_HP(r, log_p_old, *, eps_low, eps_high, dual_clip):
     """V on HP: 0"""
     return 0
 
 
-def V_LP(r, *, eps_low, eps_high, dual_clip):
+def V_LP(r, log_p_old, *, eps_low, eps_high, dual_clip):
     """V on LP: r"""
     return r
 
 
-def V_HN(r, *, eps_low, eps_high, dual_clip):
+def V_HN(r, log_p_old, *, eps_low, eps_high, dual_clip):
     """V on HN: Piecewise((r, dual_clip >= r), (0, True))"""
     return torch.where((dual_clip >= r), r, 0)
 

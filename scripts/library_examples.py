@@ -1,13 +1,13 @@
-"""Recompute the drafts' worked examples with the libraries' own torch code (prints JSON).
+"""Recompute the library rows of the method records with the libraries' own torch code (prints JSON).
 
-    .venv/bin/python spec/drafts/library_examples.py trl        # TRL 1.16 (the trl extra)
-    .venv-verl/bin/python spec/drafts/library_examples.py verl  # verl 0.9.1 (scripts/setup_verl.sh)
+    .venv/bin/python scripts/library_examples.py trl        # TRL 1.16 (the trl extra)
+    .venv-verl/bin/python scripts/library_examples.py verl  # verl 0.9.1 (scripts/setup_verl.sh)
 
 Standalone (torch and the library only, no spec import), so it runs in either environment. Each
 example is one completion token with p_old = 0.4 (one token: every aggregation divides by 1),
 float64, the library's default hyper-parameters; V = −(d loss / d log_prob)/A. The values are
-copied into each draft's ``EXAMPLES``; tests/test_spec_drafts.py checks them against the draft's
-SymPy weight.
+copied into each record's ``library`` (``LibraryExample`` rows, spec/methods/<name>.py);
+tests/test_spec_library.py checks them against the record's SymPy weight and surrogate.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def trl_example(mode: str, r: float, adv: float) -> dict:
     from trl import GRPOConfig
     from trl.trainer.grpo_trainer import GRPOTrainer
 
-    args = GRPOConfig(output_dir="/tmp/dgpo-drafts-trl", loss_type=mode, report_to=[], bf16=False, use_cpu=True)
+    args = GRPOConfig(output_dir="/tmp/dgpo-library-examples-trl", loss_type=mode, report_to=[], bf16=False, use_cpu=True)
     old_log_prob, log_prob, advantages = _tensors(r, adv)
     trainer = SimpleNamespace(
         args=args, loss_type=mode, top_entropy_quantile=1.0, off_policy_mask_threshold=None,
@@ -109,14 +109,14 @@ def _row(library: str, call: str, r: float, adv: float, loss, grad) -> dict:
             "loss": float(loss.detach()), "dloss_dlogp": g, "V": -g / adv}
 
 
-#: draft name -> the library's loss name
+#: record name -> the library's loss name
 LIBRARY_MODES = {"verl": {"sapo": "sapo", "gpg": "gpg", "dppo_tv": "dppo_tv", "dppo_kl": "dppo_kl", "tis": "bypass_mode"},
                  "trl": {"sapo": "sapo", "vespo": "vespo", "tis": "cispo"}}
 
 
 def main(library: str) -> None:
     make = {"verl": verl_example, "trl": trl_example}[library]
-    out = {draft: [make(mode, r, a) for r, a in POINTS[draft]] for draft, mode in LIBRARY_MODES[library].items()}
+    out = {name: [make(mode, r, a) for r, a in POINTS[name]] for name, mode in LIBRARY_MODES[library].items()}
     print(json.dumps(out, indent=1))
 
 
