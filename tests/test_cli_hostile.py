@@ -31,6 +31,8 @@ REGISTRY_TEXT = {"model", "task", "device", "reward", "loss", "loss_agg_mode"}
 """Text fields naming something that must exist (a registry entry, a model, a task)."""
 FREE_TEXT = {"system_prompt", "eval_task", "prompt_field", "answer_field", "prompt_suffix"}
 """Text fields where any text without NUL is a legal value for the smoke preset's generated task."""
+PATH_TEXT = {"eval_cache"}
+"""Text fields naming a folder: NUL is refused here, an existing file in tests/test_eval_cache.py."""
 
 HOSTILE_NUMBERS = {
     int: ["nan", "inf", "-inf", "-1", "1.5", "abc", "", "1e3", "true"],
@@ -74,7 +76,7 @@ def test_every_field_has_a_domain_or_its_own_bad_values():
             assert DOMAINS[name].kind is _kind(name), name
             assert DOMAINS[name].problem(getattr(DEFAULTS, name)) is None, f"default of {name} outside its domain"
         if _kind(name) is str:
-            assert DOMAINS[name].choices or name in REGISTRY_TEXT | FREE_TEXT, f"classify text field {name}"
+            assert DOMAINS[name].choices or name in REGISTRY_TEXT | FREE_TEXT | PATH_TEXT, f"classify text field {name}"
 
 
 @pytest.fixture
