@@ -474,7 +474,8 @@ def plot(recs: dict[str, Recorder], s: Setting, out: Path, name: str = "mechanis
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = dict(zip(recs, plt.get_cmap("tab10").colors))
+    palette = plt.get_cmap("tab20").colors  # 20 colours: one per registry method (tab10 ran out at 11)
+    colors = {m: palette[i % len(palette)] for i, m in enumerate(recs)}
     fig, axes = plt.subplots(2, 4, figsize=(19, 8), constrained_layout=True)
     for ax, (where, key, title) in zip(axes.flat, CURVE_PANELS):
         for m, rec in recs.items():
