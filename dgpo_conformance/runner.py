@@ -207,12 +207,20 @@ def _table(outcomes: Mapping[str, Outcome]) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    """``dgpo conformance --impl MODULE:FUNCTION [--method dgpo] [--signature dgpo_ref|verl] ...``"""
+    """``dgpo conformance --impl MODULE:FUNCTION [--method dgpo] [--signature dgpo_ref|verl] ...``;
+    ``dgpo conformance --report [--check]``: the report card (:mod:`dgpo_conformance.report`)."""
     from clikit import ArgumentParser, CliError
+
+    if "--report" in argv:
+        from dgpo_conformance.report import main as report_main
+
+        return report_main([a for a in argv if a != "--report"])
 
     parser = ArgumentParser(prog="dgpo conformance", description=(
         "Run the conformance properties generated from the spec against a policy-loss function. "
-        "Exit 0 when every applicable property passes, 1 on a failure, 2 on bad arguments."))
+        "Exit 0 when every applicable property passes, 1 on a failure, 2 on bad arguments. "
+        "`dgpo conformance --report [--check]` (re)writes docs/conformance-report.md, the report card of "
+        "every verl and TRL policy loss."))
     parser.add_argument("--impl", required=True, metavar="MODULE:FUNCTION",
                         help="the loss to check: module:function or path/to/file.py:function")
     parser.add_argument("--method", default="dgpo", help="which method's properties (default: dgpo)")
