@@ -52,6 +52,27 @@ _NO_GLOBAL = ("TRL's `{loss}` has no global normalizer: each micro-batch is divi
               "is cut); TRL's `dapo` (num_items_in_batch, the global token count) is the loss_type whose "
               "micro-batches add up.")
 
+_SEQ_MEAN_SAPO = ("{lib}'s `sapo` aggregates seq-mean-token-mean whatever loss_agg_mode says: a token's gradient is "
+                  "-A·V/(B·len_i) (B sequences, len_i tokens in its own), not the spec's token-mean -A·V/N "
+                  "(counterexample: 0.05/18 where 0.05/12). The per-token V is the spec's; the value is exactly "
+                  "dgpo_ref's sapo under loss_agg_mode='seq-mean-token-mean' (0.0057837 on this batch).")
+_SAPO_F32 = ("the gate's derivative 4σ(x)(1 − σ(x)), x = τ(r − 1), is formed from σ(x) in float32: far from r = 1 "
+             "(x = 1.05·12.1 ≈ 12.7 here: r = 13.1, A < 0) 1 − σ(x) is about 3·10⁻⁶ and float32 keeps few of its "
+             "digits, so the weight is 1.5 % off float64. Only tokens far outside, whose weight is already ~10⁻⁵.")
+_MASK_MUL = ("NaN or ±inf in *padded* positions (mask 0) reach the gradient: the library masks by multiplying "
+             "(loss·mask summed), and the gradient there is NaN·0 = NaN. Harmless when padding holds finite values, "
+             "as the libraries' own rollouts do.")
+_CLAMP_DETACHED = ("verl clamps log r to [-20, 20] before exp and uses the detached ratio as the token's weight on "
+                   "log_prob: a token with r < e^-20 ≈ 2.1·10⁻⁹ keeps weight e^-20 where the spec's V = r (here "
+                   "r ≈ 10⁻¹⁰-10⁻¹⁵). Negligible in size, but not the specified weight.")
+_EMPTY_MICRO = ("verl's rollout-correction helper (compute_rollout_correction_and_rejection_mask) raises ValueError "
+                "'response_mask must contain at least one valid token' for a micro-batch whose tokens are all "
+                "padding, where every other loss returns 0 for it: bypass_mode cannot take an empty micro-batch.")
+_VESPO_SEQ = ("TRL's vespo weights every token of a sequence by φ(∏_t r_t), a function of the whole sequence's ratio, "
+              "where the spec's per-token form has φ(r_t); the properties' batches put several tokens in a sequence "
+              "(continuity: two per row, at b·(1 ± 1e-4)), so the weights differ by construction. The spec is exact "
+              "for one-token completions only (spec/methods/vespo.py).")
+
 #: (library, row key, property) -> what the failure means, written after reading the counterexample
 MEANINGS: dict[tuple[str, str, str], str] = {
     # verl vanilla (and bypass_mode's ppo_clip, which calls it)
@@ -66,10 +87,7 @@ MEANINGS: dict[tuple[str, str, str], str] = {
     ("verl", "bypass_mode_ppo_clip", "value"): _CLAMP_VALUE + " (bypass_mode's ppo_clip is verl's vanilla.)",
     ("verl", "bypass_mode_ppo_clip", "continuity"): (
         "as verl `vanilla`: at r = clip_ratio_c exactly torch.min's tie halves the gradient (V = r/2)."),
-    ("verl", "bypass_mode_ppo_clip", "aggregation"): (
-        "verl's rollout-correction helper (compute_rollout_correction_and_rejection_mask) raises ValueError "
-        "'response_mask must contain at least one valid token' for a micro-batch whose tokens are all padding, "
-        "where every other loss returns 0 for it: bypass_mode cannot take an empty micro-batch."),
+    ("verl", "bypass_mode_ppo_clip", "aggregation"): _EMPTY_MICRO,
     ("verl", "bypass_mode_ppo_clip", "dtypes"): _BF16,
     # verl cispo
     ("verl", "cispo", "finiteness"): (
@@ -77,6 +95,35 @@ MEANINGS: dict[tuple[str, str, str], str] = {
         "(verl_F.masked_sum = Σ loss·mask) and cispo's gradient on log_prob is -sg(clip(r))·A·mask, which is "
         "NaN·0 = NaN there (vanilla escapes: its clamp of log r passes no gradient at NaN/±inf). Harmless when "
         "padding holds finite values, as verl's own rollouts do."),
+    # verl sapo, gpg, dppo, bypass_mode's reinforce
+    ("verl", "sapo", "finiteness"): _MASK_MUL,
+    ("verl", "sapo", "dtypes"): _SAPO_F32,
+    ("verl", "gpg", "finiteness"): _MASK_MUL,
+    ("verl", "dppo_tv", "gradient"): _CLAMP_DETACHED,
+    ("verl", "dppo_tv", "bounds"): _CLAMP_DETACHED + " On LP that puts V above the spec's upper bound r.",
+    ("verl", "dppo_tv", "finiteness"): _MASK_MUL,
+    ("verl", "dppo_tv", "dtypes"): (
+        "the trust-region mask is decided in the input dtype: in bfloat16 a token at r = 0.7996 (just outside "
+        "the mask's bound 1 − δ/π_old ≈ 0.8 here, A < 0) rounds onto the bound and keeps its gradient, where float64 masks it (V = 0). Confined "
+        "to tokens within a bfloat16 ulp of a mask boundary."),
+    ("verl", "dppo_kl", "gradient"): _CLAMP_DETACHED,
+    ("verl", "dppo_kl", "bounds"): _CLAMP_DETACHED + " On LP that puts V above the spec's upper bound r.",
+    ("verl", "dppo_kl", "finiteness"): _MASK_MUL,
+    ("verl", "bypass_mode_reinforce_token", "gradient"): _CLAMP_DETACHED,
+    ("verl", "bypass_mode_reinforce_token", "bounds"): _CLAMP_DETACHED + " On LN that puts V above the spec's bound r.",
+    ("verl", "bypass_mode_reinforce_token", "finiteness"): _MASK_MUL,
+    ("verl", "bypass_mode_reinforce_token", "aggregation"): _EMPTY_MICRO,
+    # TRL cispo (the spec's tis), sapo, vespo
+    ("trl", "cispo", "finiteness"): _MASK_MUL,
+    ("trl", "sapo", "finiteness"): (
+        "TRL does not clamp log r: for r beyond float32's range (|log r| > 88; the extreme grid) exp gives inf, "
+        "and the gate's derivative (0 there) times dr/dlog π = r = inf is NaN in the gradient, where the spec's "
+        "V tends to 0."),
+    ("trl", "sapo", "dtypes"): _SAPO_F32,
+    ("trl", "vespo", "finiteness"): _MASK_MUL,
+    ("trl", "vespo", "dtypes"): (
+        "in bfloat16 the sequence ratio ∏_t r_t (a sum of log-ratios, then exp) and φ of it lose precision: "
+        "the weight of a token at r = 3.5 is 13 % off float64, beyond the 2 % bfloat16 tolerance."),
     # TRL: the clipped family (dapo's per-token loss, five aggregations)
     ("trl", "dapo", "finiteness"): _TRL_NAN,
     ("trl", "dapo", "dtypes"): _BF16,
@@ -84,6 +131,11 @@ MEANINGS: dict[tuple[str, str, str], str] = {
     ("trl", "bnpo", "aggregation"): _NO_GLOBAL.format(loss="bnpo", count="its own token count"),
     ("trl", "bnpo", "dtypes"): _BF16,
 }
+for _lib in ("verl", "trl"):
+    for _prop in ("gradient", "value", "bounds", "aggregation", "invariance"):
+        MEANINGS[(_lib, "sapo", _prop)] = _SEQ_MEAN_SAPO.format(lib=_lib if _lib == "verl" else "TRL")
+for _prop in ("gradient", "value", "continuity", "invariance"):
+    MEANINGS[("trl", "vespo", _prop)] = _VESPO_SEQ
 for _key, _how, _count, _props in (
         ("grpo", "each sequence's token sum divided by its own length, then the mean over sequences: 1/(B·len_i)",
          "its own number of sequences B", ("gradient", "value", "bounds", "invariance")),
