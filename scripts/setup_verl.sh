@@ -29,12 +29,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   pip=("$venv/bin/python" -m pip install -q -c "$constraints")
   "${pip[@]}" "$torch_req"
   # dgpo[verl] exactly as docs/scale.md gives it; the rest is for the tests only: the conformance
-  # extra and pytest, uvicorn + fastapi, which verl.workers.engine_workers (the actor test)
-  # imports but verl 0.9.1 lists only in its verl-core extra (pulled in by verl[vllm] on a GPU),
-  # and the trl extra: the report card (docs/conformance-report.md) runs verl's and TRL's losses
-  # in one process (TRL 1.16 accepts verl's transformers < 5.11).
-  "${pip[@]}" -e "$root[verl,conformance,trl]" "pytest>=8" "uvicorn>=0.30" "fastapi>=0.110"
+  # extra and pytest, and uvicorn + fastapi, which verl.workers.engine_workers (the actor test)
+  # imports but verl 0.9.1 lists only in its verl-core extra (pulled in by verl[vllm] on a GPU).
+  "${pip[@]}" -e "$root[verl,conformance]" "pytest>=8" "uvicorn>=0.30" "fastapi>=0.110"
   "$venv/bin/python" -m pip check >&2 || { echo "[setup_verl] pip check failed: $venv is inconsistent" >&2; exit 1; }
-  "$venv/bin/python" -c "import torch, verl, trl; assert torch.__version__.startswith('${torch_req#torch==}'), torch.__version__"
+  "$venv/bin/python" -c "import torch, verl; assert torch.__version__.startswith('${torch_req#torch==}'), torch.__version__"
   echo "$want" > "$stamp"
 fi

@@ -5,6 +5,8 @@ of row, the meanings' stale checks, and the command's refusal without verl. The 
 regenerated and checked in .venv-verl (tests/integrations/verl/test_verl_report.py).
 """
 
+from pathlib import Path
+
 import pytest
 
 from clikit import CliError
@@ -81,10 +83,65 @@ def test_every_meaning_names_a_row_and_a_property():
         assert (lib, key) in keys and prop in PROPERTIES, (lib, key, prop)
 
 
-def test_the_command_needs_verl_and_trl(monkeypatch):
-    """Before any row runs: one line naming what is missing and where to run it."""
+def test_a_library_that_cannot_run_is_refused_before_any_row(monkeypatch, tmp_path):
+    """verl neither importable nor in .venv-verl: one line naming the library and where to get it."""
     monkeypatch.setattr(report, "_version", lambda dist: "not installed" if dist == "verl" else "1.0")
-    monkeypatch.setattr(report, "run_all", lambda *a, **k: pytest.fail("ran rows without verl"))
-    with pytest.raises(CliError, match=r"needs verl and trl importable together; missing: verl \(run it with "
-                                       r"\.venv-verl"):
-        report.main(["--check"])
+    monkeypatch.setattr(report, "VENVS", {"verl": tmp_path / "no-venv" / "bin" / "python"})
+    monkeypatch.setattr(report, "run_all", lambda *a, **k: pytest.fail("ran rows"))
+    with pytest.raises(CliError, match=r"--library verl: verl is not importable here and .*no-venv/bin/python does "
+                                       r"not exist; bash scripts/setup_verl.sh creates \.venv-verl"):
+        report.main(["--check", "--library", "verl", "--results", str(tmp_path)])
+    assert list(tmp_path.iterdir()) == []
+
+
+def _fake_library(monkeypatch, status):
+    """run_library without the libraries: each row's outcomes are ``status`` on every property."""
+    def run_library(library, progress=None):
+        rows = {r.key: ({p: Outcome(status, "cx") for p in PROPERTIES} if r.method else "does not fit")
+                for r in LIBRARY_LOSSES if r.library == library}
+        return {"library": library, "version": "9.9", "rows": report._encode({(library, k): v for k, v in rows.items()})}
+
+    monkeypatch.setattr(report, "_version", lambda dist: "9.9")
+    monkeypatch.setattr(report, "run_library", run_library)
+    monkeypatch.setattr(report, "MEANINGS", {})
+
+
+def test_write_then_check_then_a_changed_outcome_is_stale(monkeypatch, tmp_path, capsys):
+    """--report saves each library's outcomes and renders from them; --check of one library passes
+    until that library's outcome changes, and names the row; the other library's saved file is used as is."""
+    _fake_library(monkeypatch, "pass")
+    out, res = tmp_path / "report.md", tmp_path / "results"
+    with pytest.raises(CliError, match="no saved outcomes for trl"):
+        report.main(["--library", "verl", "--out", str(out), "--results", str(res)])
+    assert not out.exists() and not res.exists()
+    assert report.main(["--out", str(out), "--results", str(res)]) == 0
+    assert sorted(f.name for f in res.iterdir()) == ["trl.json", "verl.json"]
+    text = out.read_text()
+    assert "verl rows run in .venv-verl with verl 9.9" in text.replace("'s", "")
+    assert report.main(["--check", "--library", "trl", "--out", str(out), "--results", str(res)]) == 0
+    _fake_library(monkeypatch, "n/a")  # every outcome of every row changed
+    capsys.readouterr()
+    assert report.main(["--check", "--library", "trl", "--out", str(out), "--results", str(res)]) == 1
+    err = capsys.readouterr().err
+    assert "trl.json is stale (rows " in err and "dapo" in err, err
+    assert out.read_text() == text  # --check writes nothing
+    out.write_text(text + "edited\n")
+    _fake_library(monkeypatch, "pass")
+    assert report.main(["--check", "--library", "verl", "--out", str(out), "--results", str(res)]) == 1
+    assert "is not the rendering of the saved outcomes" in capsys.readouterr().err
+
+
+def test_saved_outcomes_round_trip():
+    rows, results = _results()
+    enc = {"library": "verl", "version": "1", "rows": report._encode({k: v for k, v in results.items() if k[0] == "verl"})}
+    assert report._decode("verl", enc["rows"]) == {("verl", "a"): results[("verl", "a")]}
+
+
+def test_a_failing_subprocess_is_an_error(monkeypatch, tmp_path):
+    """A library run in another interpreter that fails there raises instead of rendering half a report."""
+    import sys
+
+    # this interpreter has no verl, so the subprocess refuses --outcomes-to (exit 2)
+    monkeypatch.setattr(report, "VENVS", {"verl": Path(sys.executable)})
+    with pytest.raises(RuntimeError, match="--library verl failed"):
+        report._run_elsewhere("verl")

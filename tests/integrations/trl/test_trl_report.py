@@ -1,8 +1,11 @@
-"""The report card's TRL shim runs TRL's own loss code: a wrong clip monkeypatched into TRL shows
-up as a failed cell (the whole report is regenerated and checked in .venv-verl,
-tests/integrations/verl/test_verl_report.py)."""
+"""The report card's TRL rows (docs/conformance-report.md) are current, and its TRL shim runs TRL's
+own loss code: a wrong clip monkeypatched into TRL shows up as a failed cell. verl's rows are
+checked in .venv-verl (tests/integrations/verl/test_verl_report.py)."""
 
+import inspect
 import warnings
+
+import pytest
 
 warnings.filterwarnings("ignore", message="TRL currently supports vLLM")
 from trl.trainer.grpo_trainer import GRPOTrainer  # noqa: E402
@@ -30,3 +33,17 @@ def test_a_wrong_clip_in_trls_loss_is_a_failed_cell(monkeypatch):
     assert "gradient differs from the spec's -A*V/N" in outcome.detail, outcome.detail
     line = next(ln for ln in report.render(broken, rows=[row]).splitlines() if ln.startswith("| TRL `dapo`"))
     assert "[**FAIL**](#trl-dapo-gradient)" in line, line
+
+
+def test_report_is_current(capsys):
+    """TRL's rows rerun equal their saved outcomes, and the Markdown is the rendering of the saved outcomes."""
+    code = report.main(["--check", "--library", "trl"])
+    err = capsys.readouterr().err
+    assert code == 0, f"TRL's rows of docs/conformance-report.md are stale or have unexplained failures:\n{err}"
+
+
+@pytest.mark.parametrize("row", [r for r in LIBRARY_LOSSES if r.method is not None and r.library == "trl"],
+                         ids=lambda r: r.target)
+def test_every_shim_calls_its_library(row):
+    """The shim names a loss_type TRL's ``_compute_loss`` branches on."""
+    assert f'"{row.loss}"' in inspect.getsource(GRPOTrainer._compute_loss), row.loss

@@ -1,7 +1,9 @@
 """The report card (docs/conformance-report.md) is current, and a broken library loss shows up in it.
 
-Run in .venv-verl, which holds verl and TRL together (scripts/setup_verl.sh): regenerating the
-report runs every row of ``dgpo_conformance.library.LIBRARY_LOSSES`` by the library's own code.
+Run in .venv-verl (scripts/setup_verl.sh), which holds verl but not TRL (verl 0.9.1's actor breaks
+on import when TRL 1.16 is importable): verl's rows of ``dgpo_conformance.library.LIBRARY_LOSSES``
+are rerun by verl's own code and compared with their saved outcomes; TRL's rows are checked in
+the project's .venv (tests/integrations/trl/test_trl_report.py).
 """
 
 import dataclasses
@@ -13,8 +15,13 @@ from dgpo_conformance import report
 from dgpo_conformance.library import LIBRARY_LOSSES
 
 
+def test_trl_is_not_installed_beside_verl():
+    """The environment the verl tests run in is verl's as a user installs it: TRL there breaks verl's actor."""
+    assert report._version("trl") == "not installed"
+
+
 def test_report_is_current(capsys):
-    code = report.main(["--check"])
+    code = report.main(["--check", "--library", "verl"])
     err = capsys.readouterr().err
     assert code == 0, f"docs/conformance-report.md is stale or has unexplained failures:\n{err}"
 
@@ -44,15 +51,8 @@ def test_a_wrong_clip_in_verls_cispo_is_a_failed_cell(monkeypatch):
     assert '<a id="verl-cispo-gradient"></a>' in text
 
 
-@pytest.mark.parametrize("row", [r for r in LIBRARY_LOSSES if r.method is not None], ids=lambda r: r.target)
+@pytest.mark.parametrize("row", [r for r in LIBRARY_LOSSES if r.method is not None and r.library == "verl"],
+                         ids=lambda r: r.target)
 def test_every_shim_calls_its_library(row):
-    """The shim names a loss the library has: one in verl's registry, a loss_type TRL's
-    ``_compute_loss`` branches on."""
-    if row.library == "verl":
-        assert core_algos.get_policy_loss_fn(row.loss) is not None
-    else:
-        import inspect
-
-        from trl.trainer.grpo_trainer import GRPOTrainer
-
-        assert f'"{row.loss}"' in inspect.getsource(GRPOTrainer._compute_loss), row.loss
+    """The shim names a loss in verl's registry."""
+    assert core_algos.get_policy_loss_fn(row.loss) is not None
