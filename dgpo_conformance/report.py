@@ -275,7 +275,8 @@ def render(results: Mapping, rows: Sequence[LibraryLoss] = LIBRARY_LOSSES,
             note = f"no spec yet (no tests/conformance/test_{row.method}.py); " + note
         cells = " | ".join(_cell(res, p, _anchor(row)) for p in PROPERTIES)
         lines.append(f"| {_cell_text(row.label)} | {method} | {cells} | {_cell_text(note)} |")
-    fails = failures(results)
+    fails = [(r.library, r.key, p) for r in rows for p in PROPERTIES  # in the table's order
+             if (r.library, r.key, p) in set(failures(results))]
     lines += ["", "## Failures", ""]
     if not fails:
         lines.append("None.")
