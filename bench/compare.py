@@ -104,6 +104,24 @@ def keep_logs(d: Path, dest: Path) -> None:
         if files:
             rewards = [_mean(r["rewards"]) for r in read_jsonl(files[-1])]
             logged(dest, d, f"{split}_final.json").write_text(json.dumps({"file": files[-1].name, "rewards": rewards}))
+    share_eval_cache(d.parent / "eval_cache", dest / "eval_cache")
+
+
+def share_eval_cache(src: Path, dst: Path) -> None:
+    """Copy the untrained model's evaluations (``eval_cache`` entries) that ``dst`` lacks from ``src``.
+
+    The kept copy (``dest/eval_cache``, committed with the logs) seeds every later session's run
+    folder, so that runs of record made in different sessions start from one and the same step-0
+    evaluation: greedy decoding on the CPU has been seen to flip an answer between two sessions
+    (31 vs 32 of 256 validation problems right), which would otherwise move a run's curve by the
+    machine it ran on rather than by its loss.
+    """
+    if not src.is_dir():
+        return
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(src.glob("*.json")):
+        if not (dst / f.name).exists():
+            shutil.copy(f, dst / f.name)
 
 
 def status(d: Path, steps: int, dest: Path) -> str:
@@ -131,6 +149,8 @@ def run_all(jobs: list[tuple[Path, list[str]]], steps: int, parallel: int, dest:
     """Run (folder, sets) jobs ``parallel`` at a time; skip finished ones, resume partial ones; each
     finished run's logs go to ``dest`` as soon as it ends."""
     todo = [(d, s) for d, s in jobs if status(d, steps, dest) != "done"]
+    for folder in sorted({d.parent for d, _ in todo}):  # the kept step-0 evaluations first
+        share_eval_cache(dest / "eval_cache", folder / "eval_cache")
     print(f"[compare] {len(jobs) - len(todo)} of {len(jobs)} runs already done; {len(todo)} to run, {parallel} at a time",
           flush=True)
     threads = max(1, (os.cpu_count() or 1) // parallel)

@@ -62,6 +62,9 @@ def test_compare_end_to_end_skips_and_resumes(tmp_path):
     assert (tmp_path / "results" / "compare" / "dgpo_s1_eval.jsonl").is_file()
     # seed 0's two runs evaluate the untrained model (in parallel); seed 1's read it from the shared cache
     assert len(list((tmp_path / "runs" / "eval_cache").glob("step0_*.json"))) == 1
+    # and the kept copy, committed with the logs, which seeds a later session's run folders
+    kept = list((tmp_path / "results" / "compare" / "eval_cache").glob("step0_*.json"))
+    assert [f.name for f in kept] == [f.name for f in (tmp_path / "runs" / "eval_cache").glob("step0_*.json")]
     for m in ("dgpo", "grpo"):
         step0 = json.loads((tmp_path / "runs" / f"{m}_s1" / "eval.jsonl").read_text().splitlines()[0])
         assert step0["eval_cached"] is True
@@ -79,6 +82,20 @@ def test_compare_end_to_end_skips_and_resumes(tmp_path):
     fresh = _compare(tmp_path, 3)
     assert fresh.returncode == 0 and "4 of 4 runs already done" in fresh.stdout
     assert json.loads((tmp_path / "results" / "compare.json").read_text())["steps"] == 3
+
+
+def test_the_kept_step0_evaluation_seeds_a_new_run_folder(tmp_path):
+    """Entries are copied where missing, never over an existing one (a run folder's own evaluation stays)."""
+    kept, runs = tmp_path / "results" / "eval_cache", tmp_path / "runs" / "eval_cache"
+    kept.mkdir(parents=True)
+    (kept / "step0_a.json").write_text("kept a")
+    (kept / "step0_b.json").write_text("kept b")
+    runs.mkdir(parents=True)
+    (runs / "step0_b.json").write_text("own b")
+    compare.share_eval_cache(kept, runs)
+    assert (runs / "step0_a.json").read_text() == "kept a" and (runs / "step0_b.json").read_text() == "own b"
+    compare.share_eval_cache(tmp_path / "missing", runs)  # nothing kept yet: nothing happens
+    assert sorted(f.name for f in runs.iterdir()) == ["step0_a.json", "step0_b.json"]
 
 
 @pytest.mark.parametrize("args, message", [
