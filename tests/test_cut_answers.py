@@ -30,3 +30,6 @@ def test_paired_counts(tmp_path):
     assert s == {"problems": 3, "cut_short": 2, "cut_short_loops": 1, "cut_short_right_in_cut_text": 0,
                  "cut_short_finished_long": 1, "cut_short_right_long": 1, "cut_short_loops_finished_long": 0,
                  "right_short": 1, "right_long": 2, "cut_long": 1}
+    assert cut_answers.main([str(tmp_path / "s"), "--out", str(tmp_path / "o1.json")]) == 0  # the short run alone
+    assert json.loads((tmp_path / "o1.json").read_text())["splits"]["val"] == {
+        "problems": 3, "cut_short": 2, "cut_short_loops": 1, "cut_short_right_in_cut_text": 0, "right_short": 1}
