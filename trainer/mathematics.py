@@ -69,7 +69,7 @@ RECOMMENDED = {
 ``3*sqrt(2)``), compared as values. The wording and length, measured greedy on SmolLM2-135M-Instruct
 (50 val + 50 extrapolation arithmetic problems, docs/trainer.md): with only the suffix the model opens
 "To solve this problem, ..." and its median answer is 139 tokens (37 % still running at 192); with
-this system turn the median is 32 tokens and 69-75 % finish within 160 (of the rest, about half end
+this system turn the median is 32 tokens and 69-77 % finish within 160 (of the rest, about half end
 in an exact loop and the others ramble: docs/trainer.md counts them); 16 or 64 tokens would cut most
 answers."""
 
