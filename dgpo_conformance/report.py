@@ -402,11 +402,10 @@ def main(argv: Sequence[str]) -> int:
     if args.check:
         for lib in libraries:
             # statuses, not counterexample text: its float digits vary across machines
-            if _statuses(saved[lib]) != _statuses(fresh[lib]):
-                old = saved[lib] or {"rows": {}, "version": None}
-                diff = sorted(k for k in set(old["rows"]) | set(fresh[lib]["rows"])
-                              if _statuses(old)["rows"].get(k) != _statuses(fresh[lib])["rows"].get(k))
-                what = f"rows {', '.join(diff)}" if diff else f"version {old['version']} -> {fresh[lib]['version']}"
+            old, new = _statuses(saved[lib]), _statuses(fresh[lib])
+            if old != new:
+                diff = sorted(k for k in set(old["rows"]) | set(new["rows"]) if old["rows"].get(k) != new["rows"].get(k))
+                what = f"rows {', '.join(diff)}" if diff else f"version {old['version']} -> {new['version']}"
                 problems.append(f"{args.results / (lib + '.json')} is stale ({what} changed): run "
                                 f"`dgpo conformance --report --library {lib}`")
         merged = {lib: saved[lib] or fresh[lib] for lib in LIBRARIES}
