@@ -19,6 +19,17 @@ from .hparams import DEFAULTS, DOMAINS, Domain
 
 NEG_INF = -math.inf
 
+
+def log(x):
+    """``math.log`` of a hyper-parameter: a Python number, or a 0-d tensor on the compiled path
+    (:mod:`dgpo_ref.fast` passes hyper-parameters as tensors so one compiled graph serves all values)."""
+    return torch.log(x) if isinstance(x, torch.Tensor) else math.log(x)
+
+
+def log1p(x):
+    """``math.log1p`` of a hyper-parameter (a Python number or a 0-d tensor, as :func:`log`)."""
+    return torch.log1p(x) if isinstance(x, torch.Tensor) else math.log1p(x)
+
 IN, LN, HP, LP, HN = range(5)
 REGIONS = ("IN", "LN", "HP", "LP", "HN")
 """Region names, indexed by the integer codes stored in ``Tokens.region``."""
@@ -59,6 +70,11 @@ class Tokens:
     def build(cls, log_p, old_log_p, adv, eps_low: float, eps_high: float) -> Tokens:
         log_r = log_p - old_log_p
         return cls(log_r, log_p, adv, classify(torch.exp(log_r), adv, eps_low, eps_high))
+
+    def pick(self, cond: torch.Tensor, a, b) -> torch.Tensor:
+        """Per token, hyper-parameter ``a`` where ``cond`` holds and ``b`` elsewhere, in the compute dtype."""
+        as_t = lambda x: torch.as_tensor(x, dtype=self.log_r.dtype, device=self.log_r.device)  # noqa: E731
+        return torch.where(cond, as_t(a), as_t(b))
 
     def by_region(self, *, IN, LN, HP, LP, HN) -> torch.Tensor:  # noqa: N803 (region names)
         """Pick, per token, the value given for its region (tensors or Python floats)."""

@@ -24,21 +24,28 @@ def _extreme(x: torch.Tensor, reduce) -> torch.Tensor:
     return reduce(x) if x.numel() else x.new_zeros(())
 
 
-def loss_metrics(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.Tensor,
-                 loss: torch.Tensor) -> dict[str, float]:
+METRIC_NAMES: tuple[str, ...] = (
+    "loss", "tokens",
+    *(f"{stat}/{region}" for region in REGIONS for stat in ("region", "v_mean", "v_max")),
+    "kl/k1", "kl/k3", "ratio/min", "ratio/mean", "ratio/max", "nonfinite_tokens",
+)
+"""The keys of :func:`loss_metrics`, in the order of :func:`metric_values`."""
+
+
+def metric_values(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.Tensor,
+                  loss: torch.Tensor) -> torch.Tensor:
+    """The metrics as one float64 tensor, ordered as :data:`METRIC_NAMES` (no device synchronization)."""
     f64 = torch.float64  # statistics in float64: exact counts and fractions
     count = mask.sum().to(f64)
     denom = count.clamp(min=1)
     log_r = _masked(tokens.log_r.to(f64), mask, 0.0)
     ratio, v = torch.exp(log_r), torch.exp(terms.log_v.to(f64))
-    names, values = ["loss", "tokens"], [loss, count]
-    for code, region in enumerate(REGIONS):
+    values = [loss, count]
+    for code in range(len(REGIONS)):
         sel = mask & (tokens.region == code)
         n_sel = sel.sum().to(f64)
-        names += [f"region/{region}", f"v_mean/{region}", f"v_max/{region}"]
         values += [n_sel / denom, _masked(v, sel, 0.0).sum() / n_sel.clamp(min=1), _extreme(_masked(v, sel, 0.0), torch.amax)]
     empty = count == 0
-    names += ["kl/k1", "kl/k3", "ratio/min", "ratio/mean", "ratio/max", "nonfinite_tokens"]
     values += [
         (-log_r).sum() / denom,
         (torch.expm1(log_r) - log_r).sum() / denom,
@@ -47,4 +54,10 @@ def loss_metrics(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.T
         _extreme(_masked(ratio, mask, 0.0), torch.amax),
         (mask & ~torch.isfinite(coef)).sum(),
     ]
-    return dict(zip(names, torch.stack([x.to(f64) for x in values]).tolist()))
+    return torch.stack([x.to(f64) for x in values])
+
+
+def loss_metrics(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.Tensor,
+                 loss: torch.Tensor) -> dict[str, float]:
+    """:func:`metric_values` as a dict of plain floats (one device synchronization)."""
+    return dict(zip(METRIC_NAMES, metric_values(tokens, terms, coef, mask, loss).tolist()))

@@ -1,16 +1,14 @@
 """``ce_gppo``: GPPO with the boundary gradients scaled by beta1 (LN) and beta2 (HP)."""
 
-import math
-
-from ..method import LossSpec, Terms, Tokens
+from ..method import LossSpec, Terms, Tokens, log, log1p
 from .grpo import high_negative
 
 
 def terms(t: Tokens, *, eps_low: float, eps_high: float, beta1: float, beta2: float,
           dual_clip: float | None) -> Terms:
     """J = V·r/sg(r) on LN and HP, so J's value equals V there; HN as grpo."""
-    ln = math.log(beta1) + math.log1p(-eps_low)
-    hp = math.log(beta2) + math.log1p(eps_high)
+    ln = log(beta1) + log1p(-eps_low)
+    hp = log(beta2) + log1p(eps_high)
     hn_v, hn_j = high_negative(t, dual_clip)
     log_v = t.by_region(IN=t.log_r, LN=ln, HP=hp, LP=t.log_r, HN=hn_v)
     log_j = t.by_region(IN=t.log_r, LN=ln, HP=hp, LP=t.log_r, HN=hn_j)

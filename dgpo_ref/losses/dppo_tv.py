@@ -1,16 +1,14 @@
 """``dppo_tv``: V = min(r, trunc) where p − p_old <= delta_high (A > 0) / >= −delta_low (A <= 0), else 0."""
 
-import math
-
 import torch
 
-from ..method import NEG_INF, LossSpec, Terms, Tokens
+from ..method import NEG_INF, LossSpec, Terms, Tokens, log
 
 
 def masked_truncation(t: Tokens, keep: torch.Tensor, trunc: float) -> Terms:
     """The DPPO family's terms: log V = min(log r, log trunc) where ``keep``, −inf elsewhere;
     J = sg(V)·log p (its sign follows log p)."""
-    log_v = torch.clamp(t.log_r, max=math.log(trunc)).masked_fill(~keep, NEG_INF)
+    log_v = torch.clamp(t.log_r, max=log(trunc)).masked_fill(~keep, NEG_INF)
     return Terms(log_v=log_v, log_j=log_v + torch.log(t.log_p.abs()), sign_j=torch.sign(t.log_p))
 
 

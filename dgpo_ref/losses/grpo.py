@@ -1,10 +1,8 @@
 """``grpo``: PPO's min/clip surrogate (hard clip), with an optional dual clip on HN."""
 
-import math
-
 import torch
 
-from ..method import NEG_INF, LossSpec, Terms, Tokens
+from ..method import NEG_INF, LossSpec, Terms, Tokens, log, log1p
 
 
 def high_negative(t: Tokens, dual_clip: float | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -12,13 +10,13 @@ def high_negative(t: Tokens, dual_clip: float | None) -> tuple[torch.Tensor, tor
     if dual_clip is None:
         return t.log_r, t.log_r
     over = t.ratio > dual_clip
-    return t.log_r.masked_fill(over, NEG_INF), t.log_r.masked_fill(over, math.log(dual_clip))
+    return t.log_r.masked_fill(over, NEG_INF), t.log_r.masked_fill(over, log(dual_clip))
 
 
 def terms(t: Tokens, *, eps_low: float, eps_high: float, dual_clip: float | None) -> Terms:
     hn_v, hn_j = high_negative(t, dual_clip)
     log_v = t.by_region(IN=t.log_r, LN=NEG_INF, HP=NEG_INF, LP=t.log_r, HN=hn_v)
-    log_j = t.by_region(IN=t.log_r, LN=math.log1p(-eps_low), HP=math.log1p(eps_high), LP=t.log_r, HN=hn_j)
+    log_j = t.by_region(IN=t.log_r, LN=log1p(-eps_low), HP=log1p(eps_high), LP=t.log_r, HN=hn_j)
     return Terms(log_v=log_v, log_j=log_j)
 
 

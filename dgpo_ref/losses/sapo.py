@@ -12,7 +12,7 @@ LOG4 = math.log(4.0)
 
 def terms(t: Tokens, *, eps_low: float, eps_high: float, tau_pos: float, tau_neg: float) -> Terms:
     """In log space: log σ(x) and log(1 − σ(x)) = log σ(−x), x = τ·(r − 1) with r − 1 = expm1(log r)."""
-    tau = torch.where(t.adv > 0, torch.full_like(t.log_r, tau_pos), torch.full_like(t.log_r, tau_neg))
+    tau = t.pick(t.adv > 0, tau_pos, tau_neg)
     x = tau * torch.expm1(t.log_r)
     log_gate = F.logsigmoid(x)
     return Terms(log_v=LOG4 + t.log_r + log_gate + F.logsigmoid(-x), log_j=LOG4 - torch.log(tau) + log_gate)

@@ -9,8 +9,8 @@ def terms(t: Tokens, *, eps_low: float, eps_high: float, k_pos: float, lambda_po
           lambda_neg: float) -> Terms:
     """log V = λ + k·log r − λ·r (TRL's form; A >= 0 takes the positive pair, as TRL does)."""
     pos = t.adv >= 0
-    k = torch.where(pos, torch.full_like(t.log_r, k_pos), torch.full_like(t.log_r, k_neg))
-    lam = torch.where(pos, torch.full_like(t.log_r, lambda_pos), torch.full_like(t.log_r, lambda_neg))
+    k = t.pick(pos, k_pos, k_neg)
+    lam = t.pick(pos, lambda_pos, lambda_neg)
     log_v = lam + k * t.log_r - lam * t.ratio
     return Terms(log_v=log_v, log_j=log_v + torch.log(t.log_p.abs()), sign_j=torch.sign(t.log_p))
 
