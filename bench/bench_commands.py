@@ -5,7 +5,7 @@ module is absent is reported as missing, not timed. ``prove`` and ``gen-tests`` 
 ``--check``: the same derivations and proofs, but nothing in the working tree is rewritten (the
 benchmark must not change files that other parts own). The conformance suite is the generated
 tests under tests/conformance run by pytest against dgpo_ref, and ``dgpo conformance`` against the
-fused DGPO path.
+compiled fast path.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ COMMANDS = {  # label -> (module that must exist, argv)
     "dgpo gen-tests --check": ("dgpo_conformance.gentests", DGPO + ["gen-tests", "--check"]),
     "pytest tests/conformance (dgpo_ref, all methods)": (
         "dgpo_conformance.properties", [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/conformance"]),
-    "dgpo conformance --impl dgpo_ref.fused:fused_policy_loss": (
-        "dgpo_conformance.runner", DGPO + ["conformance", "--impl", "dgpo_ref.fused:fused_policy_loss", "--method", "dgpo"]),
+    "dgpo conformance --impl dgpo_ref.fast:compiled_only": (
+        "dgpo_conformance.runner", DGPO + ["conformance", "--impl", "dgpo_ref.fast:compiled_only", "--method", "dgpo"]),
 }
 
 

@@ -2,7 +2,7 @@
 
 Phases, as shared/DESIGN.md's loop: rollout (HF ``generate``, G completions per prompt), old
 log-probs (one no-grad pass through the chunked log-prob path), updates (mini-batches: forward,
-chunked log-probs, fused DGPO loss, backward, AdamW step). There is no weight push: the HF backend
+chunked log-probs, DGPO loss, backward, AdamW step). There is no weight push: the HF backend
 generates with the training model itself. Rewards are random signs (the model is random too);
 the point is where the time goes, not learning.
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dgpo_ref.fused import fused_policy_loss
+from dgpo_ref import policy_loss
 from dgpo_ref.logprobs import chunked_logprobs_and_entropy
 
 SHAPES = {  # transformers Qwen2Config keyword arguments
@@ -90,8 +90,8 @@ def iteration(model, opt, cfg: IterConfig, gen: torch.Generator) -> dict:
     t0 = time.perf_counter()
     for idx in torch.arange(n).chunk(cfg.minibatches):
         new_lp, _ = _logprobs(model, seqs[idx], cfg.prompt_len)
-        loss, _ = fused_policy_loss("dgpo", log_prob=new_lp, old_log_prob=old_lp[idx], advantages=adv[idx],
-                                    response_mask=mask[idx], check_inputs=False, metrics=False)
+        loss, _ = policy_loss("dgpo", log_prob=new_lp, old_log_prob=old_lp[idx], advantages=adv[idx],
+                              response_mask=mask[idx], check_inputs=False, metrics=False)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -1,11 +1,17 @@
-"""Target 1: policy loss forward + backward, (64, 4096), float32 and bfloat16, mixed regions.
+"""Target 1: policy loss forward + backward, (64, 4096) and (8, 32768), float32 and bfloat16.
 
 Every candidate runs interleaved in one process on the same inputs (about a fifth of the tokens in
-each region, ragged response lengths); the report gives each median time and, per candidate, the
-median over rounds of its time divided by ``grpo``'s in the same round
-(hard clip) with the input value checks on. ``<method>/nocheck`` is the same call with
-``check_inputs=False``: the difference is the cost of reading the values (one device sync).
-``dgpo/fused`` is :mod:`dgpo_ref.fused` where it exists.
+each region, ragged response lengths). The ratio is against what a user runs today instead:
+``plain-clip``, PPO/GRPO clipping written in eager torch (verl's vanilla expression, no checks, no
+metrics), median over rounds of each candidate's time over plain-clip's in the same round.
+
+- ``<method>``: ``dgpo_ref.policy_loss`` as called by default (value checks and metrics on); at these
+  sizes it takes the compiled fast path (:mod:`dgpo_ref.fast`);
+- ``<method>/nocheck-nometrics``: the same with ``check_inputs=False, metrics=False`` (inner micro-batches);
+- ``<method>/reference``: the eager op-by-op reference (the oracle);
+- ``copy (memory floor)``: copying the two log-prob tensors.
+
+``compile_s`` is each compiled candidate's first call (the compile), timed before the rounds.
 """
 
 from __future__ import annotations
@@ -13,14 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import time
 
 import torch
 
 from bench.common import paired_ratios, sample_side_by_side
 from dgpo_ref import policy_loss
+from dgpo_ref.fast import compiled_only
+from dgpo_ref.loss import reference_policy_loss
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 METHODS = ("grpo", "dgpo", "cispo", "gppo")
+SHAPES = ((64, 4096), (8, 32768))
+BASE = "plain-clip"
 
 
 def make_inputs(batch: int, length: int, dtype: torch.dtype, device: str, seed: int = 0) -> dict:
@@ -40,7 +51,7 @@ def make_inputs(batch: int, length: int, dtype: torch.dtype, device: str, seed: 
 
 
 def plain_clip_loss(log_prob, old_log_prob, advantages, response_mask, eps=0.2) -> torch.Tensor:
-    """Context only, not a target: verl-style vanilla PPO clip in plain autograd, no metrics, no checks."""
+    """The baseline: verl-style vanilla PPO clip in plain eager autograd, no metrics, no checks."""
     log_r = (log_prob.float() - old_log_prob.float()).clamp(-20.0, 20.0)
     ratio = torch.exp(log_r)
     adv = advantages.float()[:, None]
@@ -51,33 +62,39 @@ def plain_clip_loss(log_prob, old_log_prob, advantages, response_mask, eps=0.2) 
 
 def candidates(inputs: dict) -> dict:
     """name -> a function running forward + backward once."""
-    def fwd_bwd(method: str, check: bool = True, fn=None):
-        def run():
-            loss, _ = (fn or policy_loss)(method, **inputs, check_inputs=check)
+    def fwd_bwd(method: str, fn=policy_loss, **kw):
+        def once():
+            loss, _ = fn(method, **inputs, **kw)
             loss.backward()
             inputs["log_prob"].grad = None
-        return run
+        return once
 
-    out = {m: fwd_bwd(m) for m in METHODS}
-    out.update({f"{m}/nocheck": fwd_bwd(m, check=False) for m in ("grpo", "dgpo")})
     def plain():
         plain_clip_loss(**inputs).backward()
         inputs["log_prob"].grad = None
 
-    out["plain-clip (context)"] = plain
-    fused = _fused()
-    if fused is not None:
-        out["dgpo/fused"] = fwd_bwd("dgpo", fn=fused)
-        out["dgpo/fused-nometrics"] = fwd_bwd("dgpo", fn=lambda *a, **k: fused(*a, metrics=False, **k))
+    def copy():
+        inputs["log_prob"].detach().clone()
+        inputs["old_log_prob"].clone()
+
+    out = {BASE: plain, "copy (memory floor)": copy}
+    out.update({m: fwd_bwd(m, fn=compiled_only) for m in METHODS})
+    out.update({f"{m}/nocheck-nometrics": fwd_bwd(m, fn=compiled_only, check_inputs=False, metrics=False)
+                for m in ("grpo", "dgpo")})
+    out.update({f"{m}/reference": fwd_bwd(m, fn=reference_policy_loss) for m in ("grpo", "dgpo")})
     return out
 
 
-def _fused():
-    try:
-        from dgpo_ref.fused import fused_policy_loss
-    except ImportError:
-        return None
-    return fused_policy_loss
+def compile_seconds(fns: dict) -> dict:
+    """The first call of each compiled candidate (its compile, or a cache hit), before any round."""
+    out = {}
+    for name, fn in fns.items():
+        if name in (BASE, "copy (memory floor)") or name.endswith("/reference"):
+            continue
+        t0 = time.perf_counter()
+        fn()
+        out[name] = round(time.perf_counter() - t0, 2)
+    return out
 
 
 def region_fractions(inputs: dict) -> dict:
@@ -89,20 +106,23 @@ def region_fractions(inputs: dict) -> dict:
     return {name: round(float((codes == i).float().mean()), 3) for i, name in enumerate(REGIONS)}
 
 
-def run(batch: int = 64, length: int = 4096, device: str = "cpu", dtypes=("float32", "bfloat16"),
+def run(shapes=SHAPES, device: str = "cpu", dtypes=("float32", "bfloat16"),
         repeats: int = 30, progress=None) -> list[dict]:
     rows = []
-    for dtype in dtypes:
-        inputs = make_inputs(batch, length, DTYPES[dtype], device)
-        samples = sample_side_by_side(candidates(inputs), repeats=repeats, warmup=3, device=device)
-        rows.append({
-            "shape": [batch, length], "dtype": dtype, "device": device, "repeats": repeats,
-            "regions": region_fractions(inputs),
-            "ms": {k: round(statistics.median(v) * 1e3, 3) for k, v in samples.items()},
-            "ratio_to_grpo": {k: round(v, 3) for k, v in paired_ratios(samples, "grpo").items()},
-        })
-        if progress is not None:
-            progress(rows[-1])
+    for batch, length in shapes:
+        for dtype in dtypes:
+            inputs = make_inputs(batch, length, DTYPES[dtype], device)
+            fns = candidates(inputs)
+            compiled = compile_seconds(fns)
+            samples = sample_side_by_side(fns, repeats=repeats, warmup=3, device=device)
+            rows.append({
+                "shape": [batch, length], "dtype": dtype, "device": device, "repeats": repeats,
+                "regions": region_fractions(inputs), "compile_s": compiled,
+                "ms": {k: round(statistics.median(v) * 1e3, 3) for k, v in samples.items()},
+                "ratio_to_plain": {k: round(v, 3) for k, v in paired_ratios(samples, BASE).items()},
+            })
+            if progress is not None:
+                progress(rows[-1])
     return rows
 
 

@@ -4,7 +4,7 @@
     python -m bench.gpu_check --small --out x.json  # the same code path at toy sizes on a CPU
 
 Sections run in order and the JSON is rewritten after each, so a timeout keeps what finished:
-1. loss forward + backward (64, 4096), float32 and bfloat16 (``bench_loss``);
+1. loss forward + backward (64, 4096) and (8, 32768), float32 and bfloat16 (``bench_loss``);
 2. log-probs, bfloat16, vocab 151 936, 16 384 tokens, hidden 1536 and 896, chunk 1024 and 4096,
    peak memory from ``torch.cuda.max_memory_allocated``; float32 agreement at 4096 tokens;
 3. a few iterations of a random-init Qwen2-0.5B-shaped model, HF backend (``bench_iteration``).
@@ -23,12 +23,12 @@ from bench import bench_iteration, bench_logprobs, bench_loss
 from bench.common import machine
 
 SIZES = {
-    "gpu": dict(loss=(64, 4096), loss_repeats=50,
+    "gpu": dict(loss=((64, 4096), (8, 32768)), loss_repeats=50,
                 logprob_shapes=[(16384, 1536, 151936), (16384, 896, 151936)], chunks=(1024, 2048, 4096),
                 agree=(4096, 1536, 151936), lp_repeats=5,
                 iteration=dict(shape="qwen2-0.5b", prompts=8, group=8, prompt_len=128, new_tokens=256,
                                minibatches=4, iterations=3, dtype="bfloat16", device="cuda")),
-    "small": dict(loss=(8, 256), loss_repeats=3,
+    "small": dict(loss=((8, 256),), loss_repeats=3,
                   logprob_shapes=[(512, 32, 4096)], chunks=(128, 256), agree=(256, 32, 4096), lp_repeats=2,
                   iteration=dict(shape="toy", prompts=2, group=2, prompt_len=8, new_tokens=8,
                                  minibatches=2, iterations=1, dtype="float32", device="cpu")),
@@ -36,8 +36,7 @@ SIZES = {
 
 
 def loss_section(size: dict, device: str) -> list:
-    batch, length = size["loss"]
-    return bench_loss.run(batch, length, device=device, repeats=size["loss_repeats"])
+    return bench_loss.run(size["loss"], device=device, repeats=size["loss_repeats"])
 
 
 def logprob_section(size: dict, device: str) -> dict:

@@ -6,7 +6,7 @@ except the explanations of what each table measures.
 
 from __future__ import annotations
 
-TARGETS = {"loss_ratio": 1.15, "mem_ratio": 0.25, "time_ratio": 1.3, "agree": 1e-5}
+TARGETS = {"loss_ratio": 1.0, "mem_ratio": 0.25, "time_ratio": 1.3, "agree": 1e-5}
 
 
 def _mark(ok: bool) -> str:
@@ -28,18 +28,26 @@ def machine_lines(m: dict, title: str) -> list[str]:
 def loss_lines(rows: list[dict]) -> list[str]:
     out = ["## 1. Policy loss, forward + backward", "",
            "Shape (batch, length) below; about a fifth of the tokens in each region (fractions listed), ragged "
-           "masks. Median of interleaved runs; ratio: median over rounds of the time over `grpo`'s (dgpo_ref, value checks on) in the same round. "
-           "`/nocheck`: `check_inputs=False`. `dgpo/fused`: dgpo_ref/fused.py (passes the generated "
-           "conformance suite); `-nometrics` skips the float64 metrics. `plain-clip (context)`: a verl-style "
-           "clip in plain autograd with no checks and no metrics, for scale only.", ""]
+           "masks. Median of interleaved runs. Ratio: median over rounds of the time over `plain-clip`'s in the "
+           "same round, where `plain-clip` is what a user runs today instead: PPO/GRPO clipping written in eager "
+           "torch (verl's vanilla expression), no checks, no metrics. `<method>`: `dgpo_ref.policy_loss` as "
+           "called by default, value checks and metrics on; at these sizes it takes the compiled fast path "
+           "(dgpo_ref/fast.py; it passes the generated conformance suite). `/nocheck-nometrics`: the same with "
+           "`check_inputs=False, metrics=False`. `/reference`: the eager reference. `copy (memory floor)`: copying "
+           "the two log-prob tensors. Compile: the first call of each compiled candidate, before the rounds.", ""]
     for r in rows:
+        key = "ratio_to_plain" if "ratio_to_plain" in r else "ratio_to_grpo"
         out.append(f"**{r['dtype']}**, shape {tuple(r['shape'])}, device {r['device']}, regions {r['regions']}")
         out.append("")
-        out += _table(["candidate", "ms", "ratio to grpo"],
-                      [[k, r["ms"][k], r["ratio_to_grpo"][k]] for k in r["ms"]])
-        ratio = r["ratio_to_grpo"]["dgpo"]
-        out += ["", f"dgpo / grpo = {ratio} (target <= {TARGETS['loss_ratio']}): {_mark(ratio <= TARGETS['loss_ratio'])}.",
-                ""]
+        compile_s = r.get("compile_s", {})
+        out += _table(["candidate", "ms", "ratio to " + ("plain-clip" if key == "ratio_to_plain" else "grpo"),
+                       "compile s"],
+                      [[k, r["ms"][k], r[key][k], compile_s.get(k, "-")] for k in r["ms"]])
+        ratio = r[key]["dgpo"]
+        floor = r["ms"].get("copy (memory floor)")
+        tail = f"; dgpo / memory floor = {r['ms']['dgpo'] / floor:.1f} (target <= 5)" if floor else ""
+        out += ["", f"dgpo / {key.removeprefix('ratio_to_')} = {ratio} (target <= {TARGETS['loss_ratio']}): "
+                    f"{_mark(ratio <= TARGETS['loss_ratio'])}{tail}.", ""]
     return out
 
 
@@ -164,16 +172,16 @@ def gpu_lines(g: dict) -> list[str]:
 
 NOTES = """## Notes: what was built and tried
 
-- **Loss (target 1).** dgpo_ref's `policy_loss` is generic: every method goes through region codes,
-  a per-region `torch.where` ladder, a log-space fallback sum and float64 metrics, so `dgpo` costs
-  what `grpo` costs there. Most of that time is the metrics and the generic machinery, not the
-  method: a plain verl-style clip with no checks and no metrics is several times faster.
-  dgpo_ref/fused.py (`fused_policy_loss`, same signature) uses DGPO's J = V to compute value and
-  gradient coefficient from one tensor; it passes the generated conformance suite (`dgpo conformance
-  --impl dgpo_ref.fused:fused_policy_loss`, also a test in tests/test_fused.py) and matches the
-  reference's value, gradient and metrics to float64 rounding (tests/test_fused.py). With
-  `metrics=False` (inner micro-batches) it runs at about the plain clip's speed. The plain path stays
-  the reference.
+- **Loss (target 1).** dgpo_ref's reference `policy_loss` is generic: every method goes through
+  region codes, a per-region `torch.where` ladder, a log-space fallback sum and float64 metrics,
+  about 130 element-wise kernels per call, each a full pass over memory. dgpo_ref/fast.py compiles
+  the same code (each method's own `terms`, the same value, coefficient and metric functions) with
+  `torch.compile`, so one fused pass replaces them; hyper-parameters enter as 0-d tensors and shapes
+  are dynamic, so neither a new value nor a new batch shape recompiles. `policy_loss` uses it for
+  calls of at least 65 536 tokens (`DGPO_COMPILE`, `DGPO_COMPILE_MIN_TOKENS`); below that the
+  compile (the `compile s` column) would not pay for itself within a short run. It passes the
+  generated conformance suite (`dgpo conformance --impl dgpo_ref.fast:compiled_only`) and matches
+  the reference to float rounding for every method (tests/test_fast.py).
 - **Log-probs (target 2).** dgpo_ref/logprobs.py: a custom autograd Function that saves only the
   inputs and the (T,) entropy and recomputes each chunk's log-softmax in backward, writing the
   closed-form gradient in place (about two chunk x V float32 buffers live). The alternative,

@@ -32,7 +32,7 @@ GPU_RESULTS = ROOT / "bench" / "results" / "gpu_h200.json"
 def _loss(quick: bool, progress):
     from bench import bench_loss
     if quick:
-        return bench_loss.run(8, 512, repeats=5, progress=progress)
+        return bench_loss.run(((8, 512),), repeats=5, progress=progress)
     return bench_loss.run(progress=progress)
 
 

@@ -100,6 +100,7 @@ def policy_loss(
     normalizer: float | torch.Tensor | None = None,
     loss_scale_factor: float | None = None,
     check_inputs: bool = True,
+    metrics: bool = True,
     **hparams,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of method ``name`` (a key of ``LOSSES``) and its metrics; see docs/api.md.
@@ -108,8 +109,39 @@ def policy_loss(
     reaches ``log_prob`` only and equals −A·V·w per token (w = 1/N for ``token-mean``).
     ``normalizer`` is the global count (tokens for ``token-mean``, sequences for ``seq-mean-*``)
     when a batch is split into micro-batches or ranks. Returns the loss in ``log_prob``'s dtype
-    and a dict of plain floats.
+    and a dict of plain floats (``{}`` with ``metrics=False``, which also skips their device
+    synchronization).
+
+    Large batches take the compiled fast path (:mod:`dgpo_ref.fast`: the same terms in one fused
+    pass; ``DGPO_COMPILE`` = ``auto`` | ``always`` | ``never``), others :func:`reference_policy_loss`.
     """
+    kwargs = dict(log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages,
+                  response_mask=response_mask, loss_agg_mode=loss_agg_mode, normalizer=normalizer,
+                  loss_scale_factor=loss_scale_factor, check_inputs=check_inputs, metrics=metrics, **hparams)
+    from . import fast  # noqa: PLC0415 (fast imports this module)
+
+    if fast.wanted(name, log_prob):
+        out = fast.compiled_policy_loss(name, **kwargs)
+        if out is not None:
+            return out
+    return reference_policy_loss(name, **kwargs)
+
+
+def reference_policy_loss(
+    name: str,
+    *,
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    response_mask: torch.Tensor,
+    loss_agg_mode: str = "token-mean",
+    normalizer: float | torch.Tensor | None = None,
+    loss_scale_factor: float | None = None,
+    check_inputs: bool = True,
+    metrics: bool = True,
+    **hparams,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """:func:`policy_loss` evaluated eagerly, op by op: the oracle the compiled path is tested against."""
     spec = get_spec(name)
     hp = spec.resolve(hparams)
     adv_in, mask, dtype, w = prepare(log_prob, old_log_prob, advantages, response_mask, loss_agg_mode,
@@ -124,9 +156,9 @@ def policy_loss(
         terms = spec.terms(tokens, **hp)
         live = mask & (adv != 0)
         value, coef = _loss_value(terms, adv, w, live), _coefficients(terms, adv, w, live)
-        metrics = loss_metrics(tokens, terms, coef.to(log_prob.dtype), mask, value)
+        stats = loss_metrics(tokens, terms, coef.to(log_prob.dtype), mask, value) if metrics else {}
     loss = _Surrogate.apply(log_prob.to(dtype), value, coef)
-    return loss.to(log_prob.dtype), metrics
+    return loss.to(log_prob.dtype), stats
 
 
 def dgpo_loss(

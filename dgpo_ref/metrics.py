@@ -32,9 +32,11 @@ METRIC_NAMES: tuple[str, ...] = (
 """The keys of :func:`loss_metrics`, in the order of :func:`metric_values`."""
 
 
-def metric_values(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.Tensor,
+def metric_values(tokens: Tokens, terms: Terms, finite: torch.Tensor, mask: torch.Tensor,
                   loss: torch.Tensor) -> torch.Tensor:
-    """The metrics as one float64 tensor, ordered as :data:`METRIC_NAMES` (no device synchronization)."""
+    """The metrics as one float64 tensor, ordered as :data:`METRIC_NAMES` (no device synchronization).
+
+    ``finite`` is true where a token's gradient entry is finite in ``log_prob``'s dtype."""
     f64 = torch.float64  # statistics in float64: exact counts and fractions
     count = mask.sum().to(f64)
     denom = count.clamp(min=1)
@@ -52,7 +54,7 @@ def metric_values(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.
         torch.where(empty, 0.0, _extreme(_masked(ratio, mask, torch.inf), torch.amin)),
         _masked(ratio, mask, 0.0).sum() / denom,
         _extreme(_masked(ratio, mask, 0.0), torch.amax),
-        (mask & ~torch.isfinite(coef)).sum(),
+        (mask & ~finite).sum(),
     ]
     return torch.stack([x.to(f64) for x in values])
 
@@ -60,4 +62,4 @@ def metric_values(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.
 def loss_metrics(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.Tensor,
                  loss: torch.Tensor) -> dict[str, float]:
     """:func:`metric_values` as a dict of plain floats (one device synchronization)."""
-    return dict(zip(METRIC_NAMES, metric_values(tokens, terms, coef, mask, loss).tolist()))
+    return dict(zip(METRIC_NAMES, metric_values(tokens, terms, torch.isfinite(coef), mask, loss).tolist()))

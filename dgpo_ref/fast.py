@@ -1,0 +1,220 @@
+"""The compiled fast path of ``policy_loss``: every method's own terms, in one fused pass.
+
+:func:`dgpo_ref.loss.reference_policy_loss` evaluates a method op by op: about 30 ``torch.where``
+and a hundred other element-wise kernels per call, each a full pass over memory. Here the same
+code (:func:`_fast_body` calls the method's ``terms``, :func:`dgpo_ref.loss._loss_value`,
+``_coefficients`` and :func:`dgpo_ref.metrics.metric_values`) is compiled with ``torch.compile``
+(inductor: C++/OpenMP on the CPU, Triton on the GPU), so value, per-token coefficients, metrics
+and the input value checks come out of one or two loops over the tokens. Nothing is re-derived:
+a method added to the registry has a fast path without writing one.
+
+What keeps it to one compiled graph per method and setting:
+
+- hyper-parameters enter as 0-d float64 tensors (``terms`` use :func:`dgpo_ref.method.log` /
+  ``log1p`` / ``Tokens.pick``, which accept them), so a new value does not recompile; ``None``
+  (an option switched off, e.g. ``dual_clip``) is part of the graph;
+- shapes are dynamic (``dynamic=True``, sizes 0/1 not specialized), so a new batch shape does not
+  recompile;
+- inputs are cast to the compute dtype (float32, or float64) before the graph, so bfloat16 and
+  float16 share float32's graph; the aggregation weights w (:mod:`dgpo_ref.aggregate`) are formed
+  before it too, so the four ``loss_agg_mode`` share one graph.
+
+When it is used (``DGPO_COMPILE``): ``auto`` (default) for calls of at least
+``DGPO_COMPILE_MIN_TOKENS`` (default 65 536) tokens, where the one-off compile (tens of seconds on a
+CPU, see docs/performance.md) pays for itself within a run; ``always``; ``never``. Where compiling
+fails (no C++ compiler, an unsupported device or backend) one warning is issued and that device
+method stays on the reference on that device type from then on. A method's ``terms`` must take its
+hyper-parameters through ``log``, ``log1p`` and ``Tokens.pick`` (never ``math.*`` or ``float()``
+on them), or its graph breaks: tests/test_fast.py compiles every registry method with that
+warning turned into an error. ``tests/test_fast.py`` checks the fast path against the
+reference; ``dgpo conformance --impl dgpo_ref.fast:compiled_policy_loss`` runs the whole generated
+suite through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import types
+import warnings
+
+import torch
+
+from . import checks
+from .loss import _coefficients, _loss_value, _Surrogate, prepare, reference_policy_loss
+from .method import Tokens
+from .metrics import METRIC_NAMES, metric_values
+from .registry import get_spec
+
+__all__ = ["MODE_ENV", "MIN_TOKENS_ENV", "DEFAULT_MIN_TOKENS", "compiled_policy_loss", "wanted", "mode"]
+
+MODE_ENV = "DGPO_COMPILE"
+MIN_TOKENS_ENV = "DGPO_COMPILE_MIN_TOKENS"
+DEFAULT_MIN_TOKENS = 1 << 16
+MODES = ("auto", "always", "never")
+RECOMPILE_LIMIT = 64
+"""Graphs kept per method (settings x compute dtypes x advantage layouts; torch's default is 8)."""
+
+
+def mode() -> str:
+    value = os.environ.get(MODE_ENV, "auto").strip().lower() or "auto"
+    if value not in MODES:
+        raise ValueError(f"{MODE_ENV} must be one of {', '.join(MODES)}, got {os.environ[MODE_ENV]!r}")
+    return value
+
+
+def min_tokens() -> int:
+    raw = os.environ.get(MIN_TOKENS_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_MIN_TOKENS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"{MIN_TOKENS_ENV} must be a whole number >= 0, got {raw!r}")
+    return value
+
+
+def wanted(name: str, log_prob) -> bool:
+    """Whether ``policy_loss`` should try the compiled path for this call."""
+    m = mode()
+    if m == "never" or not isinstance(log_prob, torch.Tensor) or log_prob.numel() == 0:
+        return False
+    if (name, log_prob.device.type) in _BROKEN:
+        return False
+    return m == "always" or log_prob.numel() >= min_tokens()
+
+
+def _fast_body(terms, log_p, old_log_p, adv, mask, w, eps_low, eps_high, hp, overflow_at, with_metrics):
+    """One call's value, per-token coefficients, input-check flags and metrics (inputs detached,
+    in the compute dtype; ``mask`` boolean). The same functions as the reference, in one graph."""
+    slack = checks.LOG_PROB_SLACK
+    flags = torch.stack([
+        (mask & ~(torch.isfinite(log_p) & (log_p <= slack))).any(),
+        (mask & ~(torch.isfinite(old_log_p) & (old_log_p <= slack))).any(),
+        (mask & ~torch.isfinite(adv.expand_as(log_p))).any(),
+    ])
+    zero = torch.zeros((), dtype=log_p.dtype, device=log_p.device)
+    adv = torch.where(mask, adv.expand_as(log_p), zero)
+    tokens = Tokens.build(torch.where(mask, log_p, zero), torch.where(mask, old_log_p, zero), adv, eps_low, eps_high)
+    t = terms(tokens, eps_low=eps_low, eps_high=eps_high, **hp)
+    live = mask & (adv != 0)
+    value, coef = _loss_value(t, adv, w, live), _coefficients(t, adv, w, live)
+    stats = metric_values(tokens, t, coef.abs() < overflow_at, mask, value) if with_metrics else None
+    return value, coef, flags, stats
+
+
+_FNS: dict[str, object] = {}
+_BROKEN: set[tuple[str, str]] = set()
+"""(method, device type) pairs whose compile failed: they use the reference from then on."""
+_HP_CACHE: dict[tuple, dict] = {}
+
+
+def _compiled(name: str):
+    """The compiled body for method ``name``: its own code object, so each method has its own graphs."""
+    if name not in _FNS:
+        code = _fast_body.__code__.replace(co_name=f"fast_{name}", co_qualname=f"fast_{name}")
+        body = types.FunctionType(code, _fast_body.__globals__, f"fast_{name}")
+        _FNS[name] = torch.compile(functools.partial(body, get_spec(name).terms), dynamic=True, fullgraph=True)
+    return _FNS[name]
+
+
+def _hp_tensors(name: str, hp: dict, device: torch.device) -> dict:
+    """Hyper-parameters as 0-d float64 tensors on ``device`` (None stays None), cached per value."""
+    key = (name, tuple(sorted(hp.items())), str(device))
+    if key not in _HP_CACHE:
+        if len(_HP_CACHE) > 256:
+            _HP_CACHE.clear()
+        _HP_CACHE[key] = {k: None if v is None else torch.tensor(float(v), dtype=torch.float64, device=device)
+                          for k, v in hp.items()}
+    return _HP_CACHE[key]
+
+
+def _overflow_at(grad_dtype: torch.dtype, device) -> torch.Tensor:
+    """Smallest |x| that rounds to ±inf in ``grad_dtype``: its max plus half an ulp (inf for float64),
+    so ``|coef| < overflow_at`` is exactly "finite once cast to ``grad_dtype``"."""
+    info = torch.finfo(grad_dtype)
+    binade = 2.0 ** (math.frexp(info.max)[1] - 1)
+    return torch.tensor(info.max + info.eps / 2 * binade, dtype=torch.float64, device=device)
+
+
+def _dynamo_settings():
+    stack = contextlib.ExitStack()
+    # torch's own deprecation warnings while compiling must not become errors under -W error
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore", DeprecationWarning)
+    stack.enter_context(torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT,
+                                                   accumulated_recompile_limit=RECOMPILE_LIMIT * 32))
+    import torch.fx.experimental._config as fx_config  # noqa: PLC0415
+
+    stack.enter_context(fx_config.patch(backed_size_oblivious=True))
+    return stack
+
+
+def compiled_policy_loss(
+    name: str,
+    *,
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    response_mask: torch.Tensor,
+    loss_agg_mode: str = "token-mean",
+    normalizer=None,
+    loss_scale_factor=None,
+    check_inputs: bool = True,
+    metrics: bool = True,
+    **hparams,
+) -> tuple[torch.Tensor, dict[str, float]] | None:
+    """``policy_loss`` through the compiled graph; None where compiling failed on this device type
+    (after one warning; the caller then uses the reference). Same checks, value, gradient and metric keys."""
+    spec = get_spec(name)
+    hp = spec.resolve(hparams)
+    checks.check_positive("normalizer", normalizer, read_tensors=check_inputs)
+    adv_in, mask, dtype, w = prepare(log_prob, old_log_prob, advantages, response_mask, loss_agg_mode,
+                                     normalizer, loss_scale_factor, check_inputs=False)
+    device = log_prob.device
+    if (name, device.type) in _BROKEN or log_prob.numel() == 0:
+        return None
+    eps = _hp_tensors(name, {"eps_low": hp["eps_low"], "eps_high": hp["eps_high"]}, device)
+    rest = _hp_tensors(name, {k: v for k, v in hp.items() if k not in ("eps_low", "eps_high")}, device)
+    lp = log_prob.detach().to(dtype)
+    # advantages enter compact ((batch, 1) when given per sequence), expanded inside the graph:
+    # one graph whether the cast to the compute dtype copies them or not
+    adv_compact = advantages.detach().reshape(-1, 1) if advantages.dim() == 1 or advantages.shape[-1:] == (1,) \
+        else advantages.detach()
+    try:
+        with torch.no_grad(), _dynamo_settings():
+            value, coef, flags, stats = _compiled(name)(
+                lp, old_log_prob.detach().to(dtype), adv_compact.to(dtype), mask, w,
+                eps["eps_low"], eps["eps_high"], rest, _overflow_at(log_prob.dtype, device), metrics)
+    except Exception as exc:  # noqa: BLE001 (any compiler failure: fall back, say so once)
+        _BROKEN.add((name, device.type))
+        why = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:300]
+        warnings.warn(f"dgpo_ref: torch.compile of {name!r} failed on {device.type} ({type(exc).__name__}: "
+                      f"{why}); policy_loss({name!r}) uses the eager reference on {device.type} from now on "
+                      f"(set {MODE_ENV}=never to silence this)",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    host = None
+    if check_inputs:
+        bad_mask = ((response_mask != 0) & (response_mask != 1)).any().reshape(1) if response_mask.dtype != torch.bool \
+            else flags.new_zeros(1)
+        parts = [bad_mask.to(torch.float64), flags.to(torch.float64)] + ([stats] if metrics else [])
+        host = torch.cat(parts).tolist()  # the one device synchronization
+        if any(host[:4]):  # the reference's checks give the exact message (and decide edge cases)
+            checks.check_values(log_prob, old_log_prob, adv_in, mask, response_mask)
+        host = host[4:]
+    elif metrics:
+        host = stats.tolist()
+    loss = _Surrogate.apply(log_prob.to(dtype), value, coef).to(log_prob.dtype)
+    return loss, (dict(zip(METRIC_NAMES, host)) if metrics else {})
+
+
+def compiled_only(name: str, **kwargs) -> tuple[torch.Tensor, dict[str, float]]:
+    """``policy_loss`` forced through the compiled graph at any size (for ``dgpo conformance``
+    and the tests); an empty batch, which has nothing to compute, takes the reference."""
+    out = compiled_policy_loss(name, **kwargs)
+    return out if out is not None else reference_policy_loss(name, **kwargs)
