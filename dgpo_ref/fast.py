@@ -16,8 +16,9 @@ What keeps it to one compiled graph per method and setting:
 - shapes are dynamic (``dynamic=True``, sizes 0/1 not specialized), so a new batch shape does not
   recompile;
 - inputs are cast to the compute dtype (float32, or float64) before the graph, so bfloat16 and
-  float16 share float32's graph; the aggregation weights w (:mod:`dgpo_ref.aggregate`) are formed
-  before it too, so the four ``loss_agg_mode`` share one graph.
+  float16 share float32's graph; the aggregation weights w are formed inside it by
+  :func:`dgpo_ref.aggregate.weights` from 0-d tensors, so the four ``loss_agg_mode`` (and a
+  normalizer given or not) share one graph. The mask enters as given (one graph per mask dtype).
 
 When it is used (``DGPO_COMPILE``): ``auto`` (default) for calls of at least
 ``DGPO_COMPILE_MIN_TOKENS`` (default 65 536) tokens, where the one-off compile (tens of seconds on a
@@ -43,7 +44,8 @@ import warnings
 import torch
 
 from . import checks
-from .loss import _coefficients, _loss_value, _Surrogate, prepare, reference_policy_loss
+from .aggregate import form, weights
+from .loss import _coefficients, _loss_value, _Surrogate, reference_policy_loss, validate
 from .method import Tokens
 from .metrics import METRIC_NAMES, metric_values
 from .registry import get_spec
@@ -88,29 +90,40 @@ def wanted(name: str, log_prob) -> bool:
     return m == "always" or log_prob.numel() >= min_tokens()
 
 
-def _fast_body(terms, log_p, old_log_p, adv, mask, w, eps_low, eps_high, hp, overflow_at, with_metrics):
+def _fast_body(terms, log_p, old_log_p, ratio, adv, response_mask, agg, eps_low, eps_high, hp, overflow_at,
+               with_metrics):
     """One call's value, per-token coefficients, input-check flags and metrics (inputs detached,
-    in the compute dtype; ``mask`` boolean). The same functions as the reference, in one graph."""
+    in the compute dtype; ``ratio`` = exp(log_p − old_log_p) computed eagerly; ``response_mask`` as
+    given; ``agg`` the 0-d tensor arguments of :func:`dgpo_ref.aggregate.weights`). The same
+    functions as the reference, in one graph."""
     slack = checks.LOG_PROB_SLACK
+    mask = response_mask != 0
     flags = torch.stack([
+        (mask & (response_mask != 1)).any(),
         (mask & ~(torch.isfinite(log_p) & (log_p <= slack))).any(),
         (mask & ~(torch.isfinite(old_log_p) & (old_log_p <= slack))).any(),
         (mask & ~torch.isfinite(adv.expand_as(log_p))).any(),
     ])
+    w = weights(mask.to(log_p.dtype), *agg)
     zero = torch.zeros((), dtype=log_p.dtype, device=log_p.device)
     adv = torch.where(mask, adv.expand_as(log_p), zero)
-    tokens = Tokens.build(torch.where(mask, log_p, zero), torch.where(mask, old_log_p, zero), adv, eps_low, eps_high)
+    tokens = Tokens.build(torch.where(mask, log_p, zero), torch.where(mask, old_log_p, zero), adv, eps_low, eps_high,
+                          ratio=torch.where(mask, ratio, zero + 1))
     t = terms(tokens, eps_low=eps_low, eps_high=eps_high, **hp)
     live = mask & (adv != 0)
     value, coef = _loss_value(t, adv, w, live), _coefficients(t, adv, w, live)
-    stats = metric_values(tokens, t, coef.abs() < overflow_at, mask, value) if with_metrics else None
+    stats = metric_values(tokens.log_r, tokens.region, t.log_v, coef.abs() < overflow_at, mask, value) \
+        if with_metrics else None
     return value, coef, flags, stats
+
+
 
 
 _FNS: dict[str, object] = {}
 _BROKEN: set[tuple[str, str]] = set()
 """(method, device type) pairs whose compile failed: they use the reference from then on."""
 _HP_CACHE: dict[tuple, dict] = {}
+_AGG_CACHE: dict[tuple, tuple] = {}
 
 
 def _compiled(name: str):
@@ -131,6 +144,22 @@ def _hp_tensors(name: str, hp: dict, device: torch.device) -> dict:
         _HP_CACHE[key] = {k: None if v is None else torch.tensor(float(v), dtype=torch.float64, device=device)
                           for k, v in hp.items()}
     return _HP_CACHE[key]
+
+
+def _agg_tensors(args: tuple, dtype: torch.dtype, device) -> tuple:
+    """:func:`dgpo_ref.aggregate.form`'s arguments as 0-d tensors (no normalizer: NaN, this call's count)."""
+    by_length, count_sequences, normalizer, scale = args
+    key = (by_length, count_sequences, float(scale), dtype, str(device))
+    if key not in _AGG_CACHE:
+        if len(_AGG_CACHE) > 256:
+            _AGG_CACHE.clear()
+        flag = functools.partial(torch.tensor, dtype=torch.bool, device=device)
+        _AGG_CACHE[key] = (flag(by_length), flag(count_sequences), torch.tensor(math.nan, dtype=dtype, device=device),
+                           torch.tensor(float(scale), dtype=dtype, device=device))
+    by_length, count_sequences, own_count, scale = _AGG_CACHE[key]
+    if normalizer is not None:
+        normalizer = torch.as_tensor(normalizer, device=device).detach().to(dtype).reshape(())
+    return by_length, count_sequences, own_count if normalizer is None else normalizer, scale
 
 
 def _overflow_at(grad_dtype: torch.dtype, device) -> torch.Tensor:
@@ -172,23 +201,27 @@ def compiled_policy_loss(
     (after one warning; the caller then uses the reference). Same checks, value, gradient and metric keys."""
     spec = get_spec(name)
     hp = spec.resolve(hparams)
-    checks.check_positive("normalizer", normalizer, read_tensors=check_inputs)
-    adv_in, mask, dtype, w = prepare(log_prob, old_log_prob, advantages, response_mask, loss_agg_mode,
-                                     normalizer, loss_scale_factor, check_inputs=False)
+    adv_in, dtype = validate(log_prob, old_log_prob, advantages, response_mask, normalizer, loss_scale_factor,
+                             read_tensors=check_inputs)
     device = log_prob.device
     if (name, device.type) in _BROKEN or log_prob.numel() == 0:
         return None
+    agg = _agg_tensors(form(loss_agg_mode, response_mask.shape, normalizer, loss_scale_factor), dtype, device)
     eps = _hp_tensors(name, {"eps_low": hp["eps_low"], "eps_high": hp["eps_high"]}, device)
     rest = _hp_tensors(name, {k: v for k, v in hp.items() if k not in ("eps_low", "eps_high")}, device)
-    lp = log_prob.detach().to(dtype)
     # advantages enter compact ((batch, 1) when given per sequence), expanded inside the graph:
     # one graph whether the cast to the compute dtype copies them or not
     adv_compact = advantages.detach().reshape(-1, 1) if advantages.dim() == 1 or advantages.shape[-1:] == (1,) \
         else advantages.detach()
     try:
         with torch.no_grad(), _dynamo_settings():
+            log_p, old_log_p = log_prob.detach().to(dtype), old_log_prob.detach().to(dtype)
+            # r eagerly, as the reference computes it: the graph's vectorized and scalar tail loops
+            # may round exp differently, which would move a token sitting on a breakpoint across it
+            # depending on its position in the batch (conformance: micro-batches = full batch)
             value, coef, flags, stats = _compiled(name)(
-                lp, old_log_prob.detach().to(dtype), adv_compact.to(dtype), mask, w,
+                log_p, old_log_p, torch.exp(log_p - old_log_p), adv_compact.to(dtype),
+                response_mask.detach(), agg,
                 eps["eps_low"], eps["eps_high"], rest, _overflow_at(log_prob.dtype, device), metrics)
     except Exception as exc:  # noqa: BLE001 (any compiler failure: fall back, say so once)
         _BROKEN.add((name, device.type))
@@ -200,16 +233,14 @@ def compiled_policy_loss(
         return None
     host = None
     if check_inputs:
-        bad_mask = ((response_mask != 0) & (response_mask != 1)).any().reshape(1) if response_mask.dtype != torch.bool \
-            else flags.new_zeros(1)
-        parts = [bad_mask.to(torch.float64), flags.to(torch.float64)] + ([stats] if metrics else [])
-        host = torch.cat(parts).tolist()  # the one device synchronization
+        host = torch.cat([flags.to(torch.float64)] + ([stats] if metrics else [])).tolist()  # one synchronization
         if any(host[:4]):  # the reference's checks give the exact message (and decide edge cases)
-            checks.check_values(log_prob, old_log_prob, adv_in, mask, response_mask)
+            checks.check_values(log_prob, old_log_prob, adv_in, response_mask.detach() != 0, response_mask)
         host = host[4:]
     elif metrics:
         host = stats.tolist()
-    loss = _Surrogate.apply(log_prob.to(dtype), value, coef).to(log_prob.dtype)
+    # the gradient flows to log_prob in its own dtype: autograd casts grad_output · coef to it
+    loss = _Surrogate.apply(log_prob, value, coef).to(log_prob.dtype)
     return loss, (dict(zip(METRIC_NAMES, host)) if metrics else {})
 
 

@@ -74,17 +74,23 @@ def _coefficients(terms: Terms, adv: torch.Tensor, w: torch.Tensor, live: torch.
     return torch.where(live, torch.where(torch.isinf(v), via_log, direct), torch.zeros_like(w))
 
 
+def validate(log_prob, old_log_prob, advantages, response_mask, normalizer, loss_scale_factor, read_tensors):
+    """The checks that need no pass over the values; (advantages as (batch, len), compute dtype)."""
+    adv_in = checks.check_shapes(log_prob, old_log_prob, advantages, response_mask)
+    checks.check_mask_dtype(response_mask)
+    checks.check_positive("normalizer", normalizer, read_tensors=read_tensors)
+    checks.check_positive("loss_scale_factor", loss_scale_factor)
+    return adv_in, checks.compute_dtype(log_prob, old_log_prob)
+
+
 def prepare(log_prob, old_log_prob, advantages, response_mask, loss_agg_mode, normalizer,
             loss_scale_factor, check_inputs):
     """Validate the inputs; return (advantages as (batch, len), bool mask, compute dtype, token weights w)."""
-    adv_in = checks.check_shapes(log_prob, old_log_prob, advantages, response_mask)
-    checks.check_mask_dtype(response_mask)
-    checks.check_positive("normalizer", normalizer, read_tensors=check_inputs)
-    checks.check_positive("loss_scale_factor", loss_scale_factor)
+    adv_in, dtype = validate(log_prob, old_log_prob, advantages, response_mask, normalizer, loss_scale_factor,
+                             read_tensors=check_inputs)
     mask = response_mask.detach() != 0
     if check_inputs:
         checks.check_values(log_prob, old_log_prob, adv_in, mask, response_mask)
-    dtype = checks.compute_dtype(log_prob, old_log_prob)
     w = token_weights(loss_agg_mode, mask.to(dtype), normalizer, loss_scale_factor)
     return adv_in, mask, dtype, w
 

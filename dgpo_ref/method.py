@@ -56,10 +56,8 @@ class Tokens:
     log_p: torch.Tensor
     adv: torch.Tensor
     region: torch.Tensor
-
-    @property
-    def ratio(self) -> torch.Tensor:
-        return torch.exp(self.log_r)
+    ratio: torch.Tensor
+    """r = exp(log r), the tensor the regions were classified on."""
 
     @property
     def log_p_old(self) -> torch.Tensor:
@@ -67,9 +65,13 @@ class Tokens:
         return self.log_p - self.log_r
 
     @classmethod
-    def build(cls, log_p, old_log_p, adv, eps_low: float, eps_high: float) -> Tokens:
+    def build(cls, log_p, old_log_p, adv, eps_low: float, eps_high: float, ratio=None) -> Tokens:
+        """``ratio``: exp(log_p − old_log_p) when already computed (the compiled path computes it
+        eagerly, so that a token on a breakpoint lands in the same region wherever it sits in the
+        batch: a compiled kernel's vectorized and scalar tail loops may round exp differently)."""
         log_r = log_p - old_log_p
-        return cls(log_r, log_p, adv, classify(torch.exp(log_r), adv, eps_low, eps_high))
+        ratio = torch.exp(log_r) if ratio is None else ratio
+        return cls(log_r, log_p, adv, classify(ratio, adv, eps_low, eps_high), ratio)
 
     def pick(self, cond: torch.Tensor, a, b) -> torch.Tensor:
         """Per token, hyper-parameter ``a`` where ``cond`` holds and ``b`` elsewhere, in the compute dtype."""

@@ -10,19 +10,11 @@ step). Every statistic over an empty mask (or an empty batch, (B, 0) or (0, L)) 
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .method import REGIONS, Terms, Tokens
-
-
-def _masked(x: torch.Tensor, mask: torch.Tensor, fill: float) -> torch.Tensor:
-    return torch.where(mask, x, torch.full_like(x, fill))
-
-
-def _extreme(x: torch.Tensor, reduce) -> torch.Tensor:
-    """``x.amax()`` / ``x.amin()``, and 0 for an empty batch ((B, 0) or (0, L)), where torch raises."""
-    return reduce(x) if x.numel() else x.new_zeros(())
-
 
 METRIC_NAMES: tuple[str, ...] = (
     "loss", "tokens",
@@ -32,34 +24,81 @@ METRIC_NAMES: tuple[str, ...] = (
 """The keys of :func:`loss_metrics`, in the order of :func:`metric_values`."""
 
 
-def metric_values(tokens: Tokens, terms: Terms, finite: torch.Tensor, mask: torch.Tensor,
-                  loss: torch.Tensor) -> torch.Tensor:
+_SERIES_BELOW = 0.5
+"""|log r| below which e^x − 1 − x (the k3 estimator) comes from its Taylor series, not expm1(x) − x
+(inductor's vectorized CPU expm1 is exp(x) − 1, which cancels for small x)."""
+_SERIES = tuple(1.0 / math.factorial(k) for k in range(2, 16))  # 1/2!, ..., 1/15!: error < 1e-16 relative
+_HUGE_ABOVE = 80.0
+"""log r above which a token's k3 term is taken as e^x alone, summed with a shift (expm1 overflows
+float32 at 88.7; the dropped 1 + x is under 1e-33 of the term)."""
+
+
+def _max_over(x: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
+    """max of ``x`` over ``sel``, -inf where ``sel`` is empty (also for an empty batch)."""
+    minus_inf = torch.full((), -torch.inf, dtype=x.dtype, device=x.device)
+    return torch.where(sel, x, minus_inf).amax() if x.numel() else minus_inf
+
+
+def _scaled_sum(top: torch.Tensor, shifted_sum: torch.Tensor) -> torch.Tensor:
+    """exp(top)·Σ exp(x − top) in float64, i.e. Σ exp(x) without overflow: 0 when top = −inf (nothing,
+    or all terms 0), +inf when top = +inf."""
+    top = top.to(torch.float64)
+    out = torch.exp(top) * shifted_sum
+    return torch.where(top == -torch.inf, 0.0, torch.where(top == torch.inf, torch.inf, out))
+
+
+def _exp_minus_1_minus(x: torch.Tensor) -> torch.Tensor:
+    """e^x − 1 − x without cancellation: its Taylor series for |x| < 0.5, else expm1(x) − x."""
+    poly = torch.full_like(x, _SERIES[-1])
+    for c in reversed(_SERIES[:-1]):
+        poly = poly * x + c
+    return torch.where(x.abs() < _SERIES_BELOW, poly * x * x, torch.expm1(x) - x)
+
+
+def metric_values(log_r: torch.Tensor, region: torch.Tensor, log_v: torch.Tensor, finite: torch.Tensor,
+                  mask: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
     """The metrics as one float64 tensor, ordered as :data:`METRIC_NAMES` (no device synchronization).
 
-    ``finite`` is true where a token's gradient entry is finite in ``log_prob``'s dtype."""
-    f64 = torch.float64  # statistics in float64: exact counts and fractions
+    ``log_r``, ``region`` are :class:`Tokens`' fields and ``log_v`` :class:`Terms`'; ``finite`` is
+    true where a token's gradient entry is finite in ``log_prob``'s dtype.
+
+    Counts are exact (integer sums); every sum is accumulated in float64. Per-token exponentials are
+    taken in the compute dtype, shifted by the maximum (Σ e^x = e^M Σ e^(x − M), the e^M in float64),
+    so nothing overflows and no per-token float64 transcendental is needed (the compiled fast path
+    fuses all of this into the loss's loops); extremes are exp(max log), exactly the float64 result."""
+    f64 = torch.float64
     count = mask.sum().to(f64)
     denom = count.clamp(min=1)
-    log_r = _masked(tokens.log_r.to(f64), mask, 0.0)
-    ratio, v = torch.exp(log_r), torch.exp(terms.log_v.to(f64))
     values = [loss, count]
-    for code in range(len(REGIONS)):
-        sel = mask & (tokens.region == code)
+    sels = [mask & (region == code) for code in range(len(REGIONS))]
+    tops = [_max_over(log_v, sel) for sel in sels]
+    top = tops[-1]  # each token's own region's max: one exp per token serves all five sums
+    for code in reversed(range(len(REGIONS) - 1)):
+        top = torch.where(region == code, tops[code], top)
+    e = torch.exp(log_v - top)
+    for sel, region_top in zip(sels, tops):
         n_sel = sel.sum().to(f64)
-        values += [n_sel / denom, _masked(v, sel, 0.0).sum() / n_sel.clamp(min=1), _extreme(_masked(v, sel, 0.0), torch.amax)]
-    empty = count == 0
+        shifted = torch.where(sel, e, 0.0).to(f64).sum()
+        values += [n_sel / denom, _scaled_sum(region_top, shifted) / n_sel.clamp(min=1), torch.exp(region_top.to(f64))]
+    x = torch.where(mask, log_r, 0.0)
+    top = _max_over(x, mask)
+    e = torch.exp(x - top)                                  # ≤ 1 over the mask
+    huge = mask & (x > _HUGE_ABOVE)
+    k3 = torch.where(mask & ~huge, _exp_minus_1_minus(x), 0.0).to(f64).sum() \
+        + _scaled_sum(top, torch.where(huge, e, 0.0).to(f64).sum())
+    lowest = -_max_over(-x, mask)
     values += [
-        (-log_r).sum() / denom,
-        (torch.expm1(log_r) - log_r).sum() / denom,
-        torch.where(empty, 0.0, _extreme(_masked(ratio, mask, torch.inf), torch.amin)),
-        _masked(ratio, mask, 0.0).sum() / denom,
-        _extreme(_masked(ratio, mask, 0.0), torch.amax),
+        (-x).to(f64).sum() / denom,
+        k3 / denom,
+        torch.where(count == 0, 0.0, torch.exp(lowest.to(f64))),
+        _scaled_sum(top, torch.where(mask, e, 0.0).to(f64).sum()) / denom,
+        torch.exp(top.to(f64)),
         (mask & ~finite).sum(),
     ]
-    return torch.stack([x.to(f64) for x in values])
+    return torch.stack([v.to(f64) for v in values])
 
 
 def loss_metrics(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.Tensor,
                  loss: torch.Tensor) -> dict[str, float]:
     """:func:`metric_values` as a dict of plain floats (one device synchronization)."""
-    return dict(zip(METRIC_NAMES, metric_values(tokens, terms, torch.isfinite(coef), mask, loss).tolist()))
+    return dict(zip(METRIC_NAMES, metric_values(tokens.log_r, tokens.region, terms.log_v, torch.isfinite(coef), mask, loss).tolist()))

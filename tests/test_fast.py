@@ -85,7 +85,9 @@ def test_overflow_is_summed_in_log_space_as_the_reference_does():
     assert ref[2]["nonfinite_tokens"] > 0                 # the regime is real
     torch.testing.assert_close(got[0], ref[0])
     torch.testing.assert_close(got[1], ref[1])
-    assert got[2] == ref[2] or all(math.isclose(got[2][k], ref[2][k]) for k in ref[2])
+    # metrics: per-token exponentials in the compute dtype (vectorized in the graph, op by op in the
+    # reference) summed in float64, so they agree to about 1e-7 relative (docs/api.md, Metrics)
+    assert got[2] == ref[2] or all(math.isclose(got[2][k], ref[2][k], rel_tol=1e-6) for k in ref[2])
 
 
 def test_without_metrics_returns_empty_dict_and_same_gradient():
