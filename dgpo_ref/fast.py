@@ -3,7 +3,7 @@
 :func:`dgpo_ref.loss.reference_policy_loss` evaluates a method op by op: about 30 ``torch.where``
 and a hundred other element-wise kernels per call, each a full pass over memory. Here the same
 code (:func:`_fast_body` calls the method's ``terms``, :func:`dgpo_ref.loss._loss_value`,
-``_coefficients`` and :func:`dgpo_ref.metrics.metric_values`) is compiled with ``torch.compile``
+``_coefficients`` and :func:`dgpo_ref.metrics.unshifted_metric_values`) is compiled with ``torch.compile``
 (inductor: C++/OpenMP on the CPU, Triton on the GPU), so value, per-token coefficients, metrics
 and the input value checks come out of one or two loops over the tokens. Nothing is re-derived:
 a method added to the registry has a fast path without writing one.
@@ -47,7 +47,7 @@ from . import checks
 from .aggregate import form, weights
 from .loss import _coefficients, _loss_value, _Surrogate, reference_policy_loss, validate
 from .method import Tokens
-from .metrics import METRIC_NAMES, metric_values
+from .metrics import METRIC_NAMES, unshifted_metric_values
 from .registry import get_spec
 
 __all__ = ["MODE_ENV", "MIN_TOKENS_ENV", "DEFAULT_MIN_TOKENS", "compiled_policy_loss", "wanted", "mode"]
@@ -112,8 +112,11 @@ def _fast_body(terms, log_p, old_log_p, ratio, adv, response_mask, agg, eps_low,
     t = terms(tokens, eps_low=eps_low, eps_high=eps_high, **hp)
     live = mask & (adv != 0)
     value, coef = _loss_value(t, adv, w, live), _coefficients(t, adv, w, live)
-    stats = metric_values(tokens.log_r, tokens.region, t.log_v, coef.abs() < overflow_at, mask, value) \
-        if with_metrics else None
+    stats = None
+    if with_metrics:  # the last entry: whether the unshifted sums were exact enough (else the caller redoes them)
+        stats, in_range = unshifted_metric_values(tokens.log_r, tokens.region, t.log_v, coef.abs() < overflow_at,
+                                                  mask, value)
+        stats = torch.cat([stats, in_range.to(stats.dtype).reshape(1)])
     return value, coef, flags, stats
 
 
@@ -239,9 +242,17 @@ def compiled_policy_loss(
         host = host[4:]
     elif metrics:
         host = stats.tolist()
+    stats = {}
+    if metrics:
+        stats = dict(zip(METRIC_NAMES, host[:-1]))
+        if not host[-1]:  # a maximum log beyond ±80 (or NaN): the reference's max-shifted metrics
+            stats = reference_policy_loss(name, log_prob=log_prob.detach(), old_log_prob=old_log_prob,
+                                          advantages=advantages, response_mask=response_mask,
+                                          loss_agg_mode=loss_agg_mode, normalizer=normalizer,
+                                          loss_scale_factor=loss_scale_factor, check_inputs=False, **hparams)[1]
     # the gradient flows to log_prob in its own dtype: autograd casts grad_output · coef to it
     loss = _Surrogate.apply(log_prob, value, coef).to(log_prob.dtype)
-    return loss, (dict(zip(METRIC_NAMES, host)) if metrics else {})
+    return loss, stats
 
 
 def compiled_only(name: str, **kwargs) -> tuple[torch.Tensor, dict[str, float]]:

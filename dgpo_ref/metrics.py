@@ -55,6 +55,11 @@ def _exp_minus_1_minus(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x.abs() < _SERIES_BELOW, poly * x * x, torch.expm1(x) - x)
 
 
+_UNSHIFTED_RANGE = 80.0
+"""|max log| within which unshifted per-token exponentials are exact enough in float32 (e^88.7
+overflows; a term under e^-87 is then below 1e-3 of the largest and denormal rounding costs < 1e-10)."""
+
+
 def metric_values(log_r: torch.Tensor, region: torch.Tensor, log_v: torch.Tensor, finite: torch.Tensor,
                   mask: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
     """The metrics as one float64 tensor, ordered as :data:`METRIC_NAMES` (no device synchronization).
@@ -64,38 +69,66 @@ def metric_values(log_r: torch.Tensor, region: torch.Tensor, log_v: torch.Tensor
 
     Counts are exact (integer sums); every sum is accumulated in float64. Per-token exponentials are
     taken in the compute dtype, shifted by the maximum (Σ e^x = e^M Σ e^(x − M), the e^M in float64),
-    so nothing overflows and no per-token float64 transcendental is needed (the compiled fast path
-    fuses all of this into the loss's loops); extremes are exp(max log), exactly the float64 result."""
+    so nothing overflows and no per-token float64 transcendental is needed; extremes are
+    exp(max log), exactly the float64 result."""
+    return _values(log_r, region, log_v, finite, mask, loss, shift=True)[0]
+
+
+def unshifted_metric_values(log_r, region, log_v, finite, mask, loss) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`metric_values` without the max shift, and whether that was exact enough.
+
+    The same statistics with e^x summed directly: the maxima and the sums then need no second
+    pass over the tokens, so the compiled fast path computes them in the loss's own loops. Valid when
+    every maximum log (V per region, r) lies within ±80 (or the set is empty): the second value
+    is that condition as a 0-d bool tensor; where it is false the caller uses :func:`metric_values`."""
+    return _values(log_r, region, log_v, finite, mask, loss, shift=False)
+
+
+def _values(log_r, region, log_v, finite, mask, loss, shift: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     f64 = torch.float64
     count = mask.sum().to(f64)
     denom = count.clamp(min=1)
     values = [loss, count]
     sels = [mask & (region == code) for code in range(len(REGIONS))]
     tops = [_max_over(log_v, sel) for sel in sels]
-    top = tops[-1]  # each token's own region's max: one exp per token serves all five sums
-    for code in reversed(range(len(REGIONS) - 1)):
-        top = torch.where(region == code, tops[code], top)
-    e = torch.exp(log_v - top)
+    zero = torch.zeros((), dtype=log_v.dtype, device=log_v.device)
+    if shift:  # each token's own region's max: one exp per token serves all five sums
+        top = tops[-1]
+        for code in reversed(range(len(REGIONS) - 1)):
+            top = torch.where(region == code, tops[code], top)
+        e = torch.exp(log_v - top)
+    else:
+        e = torch.exp(log_v)
     for sel, region_top in zip(sels, tops):
         n_sel = sel.sum().to(f64)
-        shifted = torch.where(sel, e, 0.0).to(f64).sum()
-        values += [n_sel / denom, _scaled_sum(region_top, shifted) / n_sel.clamp(min=1), torch.exp(region_top.to(f64))]
+        summed = torch.where(sel, e, 0.0).to(f64).sum()
+        total = _scaled_sum(region_top, summed) if shift else summed
+        values += [n_sel / denom, total / n_sel.clamp(min=1), torch.exp(region_top.to(f64))]
     x = torch.where(mask, log_r, 0.0)
     top = _max_over(x, mask)
-    e = torch.exp(x - top)                                  # ≤ 1 over the mask
-    huge = mask & (x > _HUGE_ABOVE)
-    k3 = torch.where(mask & ~huge, _exp_minus_1_minus(x), 0.0).to(f64).sum() \
-        + _scaled_sum(top, torch.where(huge, e, 0.0).to(f64).sum())
     lowest = -_max_over(-x, mask)
+    if shift:
+        e = torch.exp(x - top)                                  # ≤ 1 over the mask
+        huge = mask & (x > _HUGE_ABOVE)
+        k3 = torch.where(mask & ~huge, _exp_minus_1_minus(x), 0.0).to(f64).sum() \
+            + _scaled_sum(top, torch.where(huge, e, 0.0).to(f64).sum())
+        ratio_sum = _scaled_sum(top, torch.where(mask, e, 0.0).to(f64).sum())
+    else:
+        k3 = torch.where(mask, _exp_minus_1_minus(x), 0.0).to(f64).sum()
+        ratio_sum = torch.where(mask, torch.exp(x), 0.0).to(f64).sum()
     values += [
         (-x).to(f64).sum() / denom,
         k3 / denom,
         torch.where(count == 0, 0.0, torch.exp(lowest.to(f64))),
-        _scaled_sum(top, torch.where(mask, e, 0.0).to(f64).sum()) / denom,
+        ratio_sum / denom,
         torch.exp(top.to(f64)),
         (mask & ~finite).sum(),
     ]
-    return torch.stack([v.to(f64) for v in values])
+    in_range = None
+    if not shift:
+        maxima = torch.stack([*tops, top])
+        in_range = ((maxima == -torch.inf) | (maxima.abs() <= _UNSHIFTED_RANGE + zero)).all()
+    return torch.stack([v.to(f64) for v in values]), in_range
 
 
 def loss_metrics(tokens: Tokens, terms: Terms, coef: torch.Tensor, mask: torch.Tensor,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dgpo_ref.method import REGIONS
-from dgpo_ref.metrics import METRIC_NAMES, metric_values
+from dgpo_ref.metrics import METRIC_NAMES, metric_values, unshifted_metric_values
 
 
 def _float64_oracle(log_r, region, log_v, finite, mask, loss):
@@ -45,9 +45,7 @@ CASES = {  # name: (log r scale, log V scale, masked-in fraction, extra)
 }
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_metrics_match_the_float64_definitions(case, dtype):
+def _case(case, dtype):
     scale_r, scale_v, kept, extra = CASES[case]
     g = torch.Generator().manual_seed(sorted(CASES).index(case))
     shape = (6, 50)
@@ -60,10 +58,31 @@ def test_metrics_match_the_float64_definitions(case, dtype):
     if extra == "one-region":
         region[:] = 2
     finite = torch.rand(shape, generator=g) < 0.9
-    loss = torch.tensor(-0.25, dtype=dtype)
-    got = dict(zip(METRIC_NAMES, metric_values(log_r, region, log_v, finite, mask, loss).tolist()))
-    want = _float64_oracle(log_r, region, log_v, finite, mask, loss)
+    return log_r, region, log_v, finite, mask, torch.tensor(-0.25, dtype=dtype)
+
+
+def _assert_matches(values, want):
+    got = dict(zip(METRIC_NAMES, values.tolist()))
     assert got.keys() == want.keys()
     for key, value in want.items():
         assert math.isfinite(got[key]), key
         assert math.isclose(got[key], value, rel_tol=1e-6, abs_tol=1e-300), (key, got[key], value)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_metrics_match_the_float64_definitions(case, dtype):
+    args = _case(case, dtype)
+    _assert_matches(metric_values(*args), _float64_oracle(*args))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_unshifted_metrics_match_where_they_claim_to(case, dtype):
+    """The fast path's unshifted sums: equal to the definitions when in range, and they say when not
+    (then the fast path uses metric_values); out of range exactly in the two extreme cases."""
+    args = _case(case, dtype)
+    values, in_range = unshifted_metric_values(*args)
+    assert bool(in_range) == (case not in ("overflowing-ratio", "huge-and-tiny-v"))
+    if in_range:
+        _assert_matches(values, _float64_oracle(*args))
