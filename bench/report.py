@@ -46,8 +46,31 @@ def loss_lines(rows: list[dict]) -> list[str]:
         ratio = r[key]["dgpo"]
         floor = r["ms"].get("copy (memory floor)")
         tail = f"; dgpo / memory floor = {r['ms']['dgpo'] / floor:.1f} (target <= 5)" if floor else ""
+        bare = r[key].get("dgpo/nocheck-nometrics")
+        bare = "" if bare is None else (f" Without value checks and metrics (`dgpo/nocheck-nometrics`): {bare}, "
+                                        f"{_mark(bare <= TARGETS['loss_ratio'])}.")
         out += ["", f"dgpo / {key.removeprefix('ratio_to_')} = {ratio} (target <= {TARGETS['loss_ratio']}): "
-                    f"{_mark(ratio <= TARGETS['loss_ratio'])}{tail}.", ""]
+                    f"{_mark(ratio <= TARGETS['loss_ratio'])}{tail}.{bare}", ""]
+    return out
+
+
+def verl_lines(rows: list[dict]) -> list[str]:
+    out = ["## 1b. The verl plugin against verl's own loss", "",
+           "bench/bench_verl.py, run in the verl environment (.venv-verl). Both called as verl's actor calls a "
+           "registered policy loss (verl's argument order, per-token advantages, `token-mean`, clip_ratio 0.2, "
+           "dual-clip 3.0, metrics returned as floats), forward + backward. `verl vanilla`: verl's "
+           "`compute_policy_loss_vanilla`. `dgpo (plugin)`: `get_policy_loss_fn(\"dgpo\")` from "
+           "dgpo_ref/integrations/verl_plugin.py as called by default (checks, metrics, compiled fast path at "
+           "these sizes). `dgpo (plugin, eager)`: the same with `DGPO_COMPILE=never`. Ratio: median over "
+           "interleaved rounds of the time over vanilla's in the same round.", ""]
+    for r in rows:
+        out.append(f"**{r['dtype']}**, shape {tuple(r['shape'])}, verl {r['verl']}, torch {r['torch']}")
+        out.append("")
+        out += _table(["candidate", "ms", "ratio to verl vanilla", "compile s"],
+                      [[k, r["ms"][k], r["ratio_to_vanilla"][k], r["compile_s"].get(k, "-")] for k in r["ms"]])
+        ratio = r["ratio_to_vanilla"]["dgpo (plugin)"]
+        out += ["", f"dgpo (plugin) / verl vanilla = {ratio} (target <= {TARGETS['loss_ratio']}): "
+                    f"{_mark(ratio <= TARGETS['loss_ratio'])}.", ""]
     return out
 
 
@@ -175,13 +198,23 @@ NOTES = """## Notes: what was built and tried
 - **Loss (target 1).** dgpo_ref's reference `policy_loss` is generic: every method goes through
   region codes, a per-region `torch.where` ladder, a log-space fallback sum and float64 metrics,
   about 130 element-wise kernels per call, each a full pass over memory. dgpo_ref/fast.py compiles
-  the same code (each method's own `terms`, the same value, coefficient and metric functions) with
-  `torch.compile`, so one fused pass replaces them; hyper-parameters enter as 0-d tensors and shapes
-  are dynamic, so neither a new value nor a new batch shape recompiles. `policy_loss` uses it for
-  calls of at least 65 536 tokens (`DGPO_COMPILE`, `DGPO_COMPILE_MIN_TOKENS`); below that the
-  compile (the `compile s` column) would not pay for itself within a short run. It passes the
-  generated conformance suite (`dgpo conformance --impl dgpo_ref.fast:compiled_only`) and matches
-  the reference to float rounding for every method (tests/test_fast.py).
+  the same code (each method's own `terms`, the same value, coefficient, aggregation-weight, metric
+  and check functions) with `torch.compile` into one C++ kernel; hyper-parameters, the aggregation
+  mode and the normalizer enter as 0-d tensors and shapes are dynamic, so neither a new value, mode
+  nor batch shape recompiles. Outside the graph remain only the dtype casts, r = exp(log r) (eager,
+  so that a token on a breakpoint is classified as the reference classifies it wherever it sits in
+  the batch), the one host synchronization and the backward's `grad · coef`. `policy_loss` uses it
+  for calls of at least 65 536 tokens (`DGPO_COMPILE`, `DGPO_COMPILE_MIN_TOKENS`); below that the
+  compile (the `compile s` column, cold cache) would not pay for itself within a short run; inductor
+  caches compiled graphs on disk (a later process loads them instead of compiling). It passes the
+  generated conformance suite for every registry method (`dgpo conformance --impl
+  dgpo_ref.fast:compiled_only --method M`; logs in docs/results/conformance_fast/) and matches the
+  reference to float rounding (tests/test_fast.py). What the metrics cost: their maxima and shifted
+  sums add loops that recompute the method's terms; with `metrics=False` (what a trainer's inner
+  micro-batches can pass) the call is below plain clipping, with them it is not yet. Tried and
+  slower: the metrics as a second compiled graph over per-token outputs of the first (writing those
+  outputs costs more than recomputing), and inductor's materialization thresholds lowered
+  (`realize_cpu_opcount_threshold` 10, `realize_reads_threshold` 2).
 - **Log-probs (target 2).** dgpo_ref/logprobs.py: a custom autograd Function that saves only the
   inputs and the (T,) entropy and recomputes each chunk's log-softmax in backward, writing the
   closed-form gradient in place (about two chunk x V float32 buffers live). The alternative,
@@ -209,7 +242,7 @@ NOTES = """## Notes: what was built and tried
 """
 
 
-RENDER = {"loss": loss_lines, "rollout": rollout_lines, "trainer": trainer_lines, "commands": commands_lines}
+RENDER = {"loss": loss_lines, "verl": verl_lines, "rollout": rollout_lines, "trainer": trainer_lines, "commands": commands_lines}
 
 
 def markdown(result: dict) -> str:
@@ -225,7 +258,7 @@ def markdown(result: dict) -> str:
     if result.get("refreshed"):
         lines += [f"Sections re-measured after the full run (`dgpo bench --only`): {', '.join(result['refreshed'])}; "
                   "the machine table is from that later run.", ""]
-    order = ["loss", "logprobs", "rollout", "trainer", "commands"]
+    order = ["loss", "verl", "logprobs", "rollout", "trainer", "commands"]
     for name, rows in sorted(result["sections"].items(), key=lambda kv: order.index(kv[0])):
         if name == "logprobs":
             lines += logprob_lines(rows, "peak RSS of a fresh child process per measurement (VmHWM reset "

@@ -4,7 +4,8 @@
     dgpo bench --quick              # small sizes, for a smoke check of the benchmark code
     dgpo bench --only loss --only logprobs    # refreshes those sections of the saved JSON
 
-Sections (issue 7's targets): ``loss`` (policy loss forward + backward, ratios to grpo),
+Sections: ``loss`` (policy loss forward + backward, ratios to plain eager clipping), ``verl`` (the
+verl plugin's dgpo against verl's own vanilla loss, run in .venv-verl),
 ``logprobs`` (chunked vs naive log-probs: memory, time, agreement), ``rollout`` (hf vs vllm
 tokens/s), ``trainer`` (one iteration broken down, smoke and default presets), ``commands`` (wall
 time of prove, gen-tests, the conformance suite). Every ratio compares candidates measured side by
@@ -61,12 +62,33 @@ def _trainer(quick: bool, progress):
     return bench_trainer.run(("smoke",), steps=3, progress=progress, variants=variants)
 
 
+VERL_PYTHON = ROOT / ".venv-verl" / "bin" / "python"
+
+
+def _verl(quick: bool, progress):
+    """bench/bench_verl.py in the verl environment (a child process): the plugin against verl's vanilla."""
+    import subprocess
+
+    if not VERL_PYTHON.is_file():
+        raise RuntimeError(f"{VERL_PYTHON} not found: build the verl environment with `bash scripts/setup_verl.sh`")
+    cmd = [str(VERL_PYTHON), "-m", "bench.bench_verl"] + (["--quick"] if quick else [])
+    rows = []
+    with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True) as proc:
+        for line in proc.stdout:
+            if line.startswith("{"):
+                rows.append(json.loads(line))
+                progress(rows[-1])
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode} (its error output is above)")
+    return rows
+
+
 def _commands(quick: bool, progress):
     from bench import bench_commands
     return bench_commands.run(progress=progress)
 
 
-SECTIONS: dict[str, Callable] = {"loss": _loss, "logprobs": _logprobs, "rollout": _rollout,
+SECTIONS: dict[str, Callable] = {"loss": _loss, "verl": _verl, "logprobs": _logprobs, "rollout": _rollout,
                                  "trainer": _trainer, "commands": _commands}
 
 

@@ -5,7 +5,7 @@ and a hundred other element-wise kernels per call, each a full pass over memory.
 code (:func:`_fast_body` calls the method's ``terms``, :func:`dgpo_ref.loss._loss_value`,
 ``_coefficients`` and :func:`dgpo_ref.metrics.unshifted_metric_values`) is compiled with ``torch.compile``
 (inductor: C++/OpenMP on the CPU, Triton on the GPU), so value, per-token coefficients, metrics
-and the input value checks come out of one or two loops over the tokens. Nothing is re-derived:
+and the input value checks come out of one fused kernel (a few loops over the tokens). Nothing is re-derived:
 a method added to the registry has a fast path without writing one.
 
 What keeps it to one compiled graph per method and setting:
@@ -118,8 +118,6 @@ def _fast_body(terms, log_p, old_log_p, ratio, adv, response_mask, agg, eps_low,
                                                   mask, value)
         stats = torch.cat([stats, in_range.to(stats.dtype).reshape(1)])
     return value, coef, flags, stats
-
-
 
 
 _FNS: dict[str, object] = {}
@@ -257,6 +255,15 @@ def compiled_policy_loss(
 
 def compiled_only(name: str, **kwargs) -> tuple[torch.Tensor, dict[str, float]]:
     """``policy_loss`` forced through the compiled graph at any size (for ``dgpo conformance``
-    and the tests); an empty batch, which has nothing to compute, takes the reference."""
+    and the tests); an empty batch, which has nothing to compute, takes the reference. Where the
+    graph cannot be compiled it raises instead of falling back, so that a conformance run of the
+    fast path can never pass on the reference."""
+    log_prob = kwargs.get("log_prob")
+    if isinstance(log_prob, torch.Tensor) and log_prob.numel() == 0:
+        return reference_policy_loss(name, **kwargs)
     out = compiled_policy_loss(name, **kwargs)
-    return out if out is not None else reference_policy_loss(name, **kwargs)
+    if out is None:
+        device = log_prob.device.type if isinstance(log_prob, torch.Tensor) else "?"
+        raise RuntimeError(f"compiled_only: the fast path of {name!r} could not be compiled on {device} "
+                           "(see the RuntimeWarning above)")
+    return out

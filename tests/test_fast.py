@@ -211,3 +211,24 @@ def test_compile_failure_warns_once_and_uses_the_reference(monkeypatch):
         warnings.simplefilter("error")
         again, _ = policy_loss("dgpo", **inputs)      # no second warning
     assert again.item() == want.item()
+
+
+def test_compiled_only_raises_instead_of_falling_back(monkeypatch):
+    """A conformance run of the fast path must not pass on the reference: compiled_only raises."""
+    from dgpo_ref import fast
+
+    def broken(name):
+        def fn(*args, **kwargs):
+            raise RuntimeError("no C++ compiler found")
+        return fn
+
+    monkeypatch.setattr(fast, "_compiled", broken)
+    monkeypatch.setattr(fast, "_BROKEN", set())
+    inputs = _inputs(torch.float32)
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler found"), \
+            pytest.raises(RuntimeError, match="could not be compiled on cpu"):
+        compiled_only("dgpo", **inputs)
+    empty = {**inputs, "log_prob": inputs["log_prob"][:0], "old_log_prob": inputs["old_log_prob"][:0],
+             "advantages": inputs["advantages"][:0], "response_mask": inputs["response_mask"][:0]}
+    loss, _ = compiled_only("dgpo", **empty)  # nothing to compute: the reference, no compiler needed
+    assert loss.item() == 0.0
