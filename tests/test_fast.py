@@ -191,7 +191,9 @@ def test_bad_environment_is_one_clear_error(monkeypatch, env, value, needle):
         policy_loss("dgpo", **_inputs(torch.float32))
 
 
-def test_compile_failure_warns_once_and_uses_the_reference(monkeypatch):
+@pytest.fixture
+def no_compiler(monkeypatch):
+    """Every compile fails as it does on a machine without a C++ compiler."""
     def broken(name):
         def fn(*args, **kwargs):
             raise RuntimeError("no C++ compiler found")
@@ -199,6 +201,9 @@ def test_compile_failure_warns_once_and_uses_the_reference(monkeypatch):
 
     monkeypatch.setattr(fast, "_compiled", broken)
     monkeypatch.setattr(fast, "_BROKEN", set())
+
+
+def test_compile_failure_warns_once_and_uses_the_reference(monkeypatch, no_compiler):
     monkeypatch.setenv(fast.MODE_ENV, "always")
     inputs = _inputs(torch.float32)
     want, _ = reference_policy_loss("dgpo", **inputs)
@@ -213,17 +218,8 @@ def test_compile_failure_warns_once_and_uses_the_reference(monkeypatch):
     assert again.item() == want.item()
 
 
-def test_compiled_only_raises_instead_of_falling_back(monkeypatch):
+def test_compiled_only_raises_instead_of_falling_back(no_compiler):
     """A conformance run of the fast path must not pass on the reference: compiled_only raises."""
-    from dgpo_ref import fast
-
-    def broken(name):
-        def fn(*args, **kwargs):
-            raise RuntimeError("no C++ compiler found")
-        return fn
-
-    monkeypatch.setattr(fast, "_compiled", broken)
-    monkeypatch.setattr(fast, "_BROKEN", set())
     inputs = _inputs(torch.float32)
     with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler found"), \
             pytest.raises(RuntimeError, match="could not be compiled on cpu"):
