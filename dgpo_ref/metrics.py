@@ -91,7 +91,6 @@ def _values(log_r, region, log_v, finite, mask, loss, shift: bool) -> tuple[torc
     values = [loss, count]
     sels = [mask & (region == code) for code in range(len(REGIONS))]
     tops = [_max_over(log_v, sel) for sel in sels]
-    zero = torch.zeros((), dtype=log_v.dtype, device=log_v.device)
     if shift:  # each token's own region's max: one exp per token serves all five sums
         top = tops[-1]
         for code in reversed(range(len(REGIONS) - 1)):
@@ -127,7 +126,7 @@ def _values(log_r, region, log_v, finite, mask, loss, shift: bool) -> tuple[torc
     in_range = None
     if not shift:
         maxima = torch.stack([*tops, top])
-        in_range = ((maxima == -torch.inf) | (maxima.abs() <= _UNSHIFTED_RANGE + zero)).all()
+        in_range = ((maxima == -torch.inf) | (maxima.abs() <= _UNSHIFTED_RANGE)).all()
     return torch.stack([v.to(f64) for v in values]), in_range
 
 
