@@ -83,6 +83,10 @@ _MASK_MUL = ("NaN or ±inf in *padded* positions (mask 0) reach the gradient: th
 _CLAMP_DETACHED = ("verl clamps log r to [-20, 20] before exp and uses the detached ratio as the token's weight on "
                    "log_prob: a token with r < e^-20 ≈ 2.1·10⁻⁹ keeps weight e^-20 where the spec's V = r (here "
                    "r ≈ 10⁻¹⁰-10⁻¹⁵). Negligible in size, but not the specified weight.")
+_CLAMP_DETACHED_VALUE = ("as in `gradient`: verl's weight is the detached ratio with log r clamped to [-20, 20], so the "
+                         "loss is -A·sg(w)·log π with w = e^-20 for a token with r < e^-20, where the spec has "
+                         "-A·r·log π. The counterexample's one such token (log r ≈ -21.2) makes the whole loss 3-4 times "
+                         "the spec's; absolute size ~10⁻⁸.")
 _EMPTY_MICRO = ("verl's rollout-correction helper (compute_rollout_correction_and_rejection_mask) raises ValueError "
                 "'response_mask must contain at least one valid token' for a micro-batch whose tokens are all "
                 "padding, where every other loss returns 0 for it: bypass_mode cannot take an empty micro-batch.")
@@ -119,6 +123,7 @@ MEANINGS: dict[tuple[str, str, str], str] = {
     ("verl", "gpg", "finiteness"): _MASK_MUL,
     ("verl", "dppo_tv", "gradient"): _CLAMP_DETACHED,
     ("verl", "dppo_tv", "bounds"): _CLAMP_DETACHED + " On LP that puts V above the spec's upper bound r.",
+    ("verl", "dppo_tv", "value"): _CLAMP_DETACHED_VALUE,
     ("verl", "dppo_tv", "finiteness"): _MASK_MUL,
     ("verl", "dppo_tv", "dtypes"): (
         "the trust-region mask is decided in the input dtype: in bfloat16 a token at r = 0.7996 (just outside "
@@ -129,6 +134,7 @@ MEANINGS: dict[tuple[str, str, str], str] = {
     ("verl", "dppo_kl", "finiteness"): _MASK_MUL,
     ("verl", "bypass_mode_reinforce_token", "gradient"): _CLAMP_DETACHED,
     ("verl", "bypass_mode_reinforce_token", "bounds"): _CLAMP_DETACHED + " On LN that puts V above the spec's bound r.",
+    ("verl", "bypass_mode_reinforce_token", "value"): _CLAMP_DETACHED_VALUE,
     ("verl", "bypass_mode_reinforce_token", "finiteness"): _MASK_MUL,
     ("verl", "bypass_mode_reinforce_token", "aggregation"): _EMPTY_MICRO,
     # TRL cispo (the spec's tis), sapo, vespo

@@ -8,6 +8,7 @@ Hypothesis profiles (``ci``, ``thorough``); the schema the generated files fill 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +33,38 @@ settings.register_profile("ci", max_examples=12, derandomize=True,
                           phases=(Phase.explicit, Phase.reuse, Phase.generate), **_COMMON)
 settings.register_profile("thorough", max_examples=1200, **_COMMON)
 PROFILE_ENV = "DGPO_HYPOTHESIS_PROFILE"
+
+
+@contextlib.contextmanager
+def hermetic_draws():
+    """Hypothesis draws that depend on the test and the profile only, not on which modules are loaded.
+
+    Hypothesis (6.131 and later) mixes into its draws literals it mines from every "local" module in
+    ``sys.modules``: any file outside site-packages and the standard library, so here dgpo_ref, spec,
+    bench and a user's own code. The same derandomized test then draws other batches when another
+    module has been imported, or when any literal in the project changes: in CI the report card's
+    cells for verl's dppo_tv and bypass_mode changed because tests/integrations/verl/test_verl_bench.py
+    had imported ``bench`` earlier in the session. Inside this context the pool of local constants
+    is empty (Hypothesis's own global constants stay); tests/test_conformance_draws.py checks that
+    importing a module full of literals leaves the draws unchanged, and fails if the upstream hook moves.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a Hypothesis without the providers module mines nothing
+        yield
+        return
+    original = getattr(providers, "_get_local_constants", None)
+    if original is None:  # pragma: no cover - older Hypothesis: no local constants to pin
+        yield
+        return
+    empty = providers.Constants()
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE.cache.clear()  # pools computed with local constants before entering
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        providers.CONSTANTS_CACHE.cache.clear()
 
 
 def profile() -> settings:

@@ -7,8 +7,16 @@ the function named by DGPO_CONFORMANCE_IMPL (see dgpo_conformance/properties.py 
 import pytest
 
 from dgpo_conformance import properties as C
+from dgpo_conformance.schema import hermetic_draws
 
 
 @pytest.fixture(scope="module")
 def impl(request):
     return C.implementation_from_env(request.module.METHOD)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_draws():
+    """The same batches whatever else the process has imported (dgpo_conformance.schema.hermetic_draws)."""
+    with hermetic_draws():
+        yield
