@@ -39,6 +39,16 @@ def test_bootstrap_interval_and_pairing():
     assert wide[1] - wide[0] > hi - lo
     p = compare.paired({0: 0.5, 1: 0.6, 2: 0.7}, {0: 0.4, 1: 0.5, 2: 0.65})
     assert p["per_seed"] == pytest.approx([0.1, 0.1, 0.05]) and p["seeds"] == [0, 1, 2]
+    assert (p["ahead"], p["behind"]) == (3, 0)
+    assert p["sign_flip_p"] == pytest.approx(2 / 8)  # all three ahead: only "all +" and "all -" are as extreme
+
+
+def test_sign_flip_p_is_the_exact_randomization_p():
+    assert compare.sign_flip_p([0.02, 0.03, 0.01, 0.04, 0.05]) == pytest.approx(2 / 32)  # the floor at five seeds
+    # one of five behind (sum 0.13 of |d| total 0.15): a flip set F gives 0.15 - 2*sum_F |d|, as extreme when
+    # sum_F |d| <= 0.01 ({}, {0.01}) or >= 0.14 (their complements): 4 of 32
+    assert compare.sign_flip_p([0.02, 0.03, -0.01, 0.04, 0.05]) == pytest.approx(4 / 32)
+    assert compare.sign_flip_p([0.1, -0.1]) == 1.0
     assert compare.problem_table([1, 0, 1, 0], [0, 0, 1, 1]) == {"only_first_right": 1, "only_second_right": 1,
                                                                   "problems": 4}
 
