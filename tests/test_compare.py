@@ -4,6 +4,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +159,30 @@ def test_a_setting_with_two_test_splits_reports_both(tmp_path):
     assert extra["methods"]["grpo"]["final"]["per_seed"] == pytest.approx([0.12, 0.12])
     assert extra["paired"]["dgpo-grpo"]["final"]["mean"] == pytest.approx(0.05)
     compare.print_report(r)  # renders the extra split without error
+
+
+def test_evidence_quotes_the_comparison_of_record():
+    """docs/evidence.md's tables of the runs of record are docs/results/compare.json, rounded."""
+    root = Path(__file__).resolve().parents[1]
+    r = json.loads((root / "docs" / "results" / "compare.json").read_text())
+    doc = (root / "docs" / "evidence.md").read_text()
+
+    def pct(x, signed=False):
+        text = f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}"
+        return text.replace("-", "\u2212") if signed else text
+
+    def cell(s, signed=False):
+        lo, hi = s["ci95"]
+        return f"{pct(s['mean'], signed)} [{pct(lo, signed)}, {pct(hi, signed)}]"
+
+    assert len(r["seeds"]) >= 5
+    for m, s in r["methods"].items():
+        assert f"| {cell(s['final'])} | {cell(s['auc'])} | {cell(s['ln_hp'])} | {cell(s['ln_hp_sampled'])} |" in doc, m
+        assert f"| {s['collapsed_runs']} of {len(r['seeds'])} |" in doc
+    for name, p in r["paired"].items():
+        n, q = len(p["final"]["seeds"]), p["problems_final"]
+        per_seed = f"{q['problems'] // n:,}".replace(",", " ")
+        row = (f"| {cell(p['final'], True)} | {p['final']['ahead']} of {n} seeds | {p['final']['sign_flip_p']:.3f} | "
+               f"{cell(p['auc'], True)} | {p['auc']['ahead']} of {n} | {p['auc']['sign_flip_p']:.3f} | "
+               f"{q['only_first_right']} / {q['only_second_right']} (of {n} \u00d7 {per_seed}) |")
+        assert row in doc, f"{name}: {row}"
