@@ -256,15 +256,24 @@ def summarize(values: list[float]) -> dict:
 
 
 def sign_flip_p(ds: list[float]) -> float:
-    """Exact two-sided p of the paired randomization (sign-flip) test: the share of the 2^n ways of
+    """Two-sided p of the paired randomization (sign-flip) test, exact up to EXACT_SIGN_FLIPS pairs: the share of the 2^n ways of
     flipping the differences' signs whose mean is at least as far from 0 as the observed one. With n
     pairs it is never below 2/2^n (0.0625 at n = 5): five seeds cannot reach p < 0.05 on their own."""
     n = len(ds)
     if n == 0:
         return float("nan")
     observed = abs(sum(ds)) - 1e-12 * max(1.0, sum(abs(d) for d in ds))  # ties count as "as far"
-    hits = sum(abs(sum(d if (mask >> i) & 1 else -d for i, d in enumerate(ds))) >= observed for mask in range(2 ** n))
-    return hits / 2 ** n
+    if n <= EXACT_SIGN_FLIPS:
+        masks = range(2 ** n)
+    else:  # 2^n flips would not finish: a fixed-seed Monte-Carlo sample of them (p >= 1/(samples+1))
+        rng = random.Random(0)
+        masks = [rng.getrandbits(n) for _ in range(2 ** EXACT_SIGN_FLIPS)]
+    hits = sum(abs(sum(d if (mask >> i) & 1 else -d for i, d in enumerate(ds))) >= observed for mask in masks)
+    return hits / 2 ** n if n <= EXACT_SIGN_FLIPS else (hits + 1) / (len(masks) + 1)
+
+
+#: up to this many seeds the sign-flip p enumerates every flip; beyond, it samples 2^this many
+EXACT_SIGN_FLIPS = 14
 
 
 def paired(a: dict[int, float], b: dict[int, float]) -> dict:

@@ -50,6 +50,9 @@ def test_sign_flip_p_is_the_exact_randomization_p():
     # sum_F |d| <= 0.01 ({}, {0.01}) or >= 0.14 (their complements): 4 of 32
     assert compare.sign_flip_p([0.02, 0.03, -0.01, 0.04, 0.05]) == pytest.approx(4 / 32)
     assert compare.sign_flip_p([0.1, -0.1]) == 1.0
+    # many seeds: sampled, not 2^40 flips (finishes), and all-ahead is still as small as it can be
+    many = compare.sign_flip_p([0.01] * 40)
+    assert many == pytest.approx(1 / (2 ** compare.EXACT_SIGN_FLIPS + 1))
     assert compare.problem_table([1, 0, 1, 0], [0, 0, 1, 1]) == {"only_first_right": 1, "only_second_right": 1,
                                                                   "problems": 4}
 
