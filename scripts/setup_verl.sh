@@ -10,6 +10,7 @@
 #   DGPO_VERL_VENV  where to create it (default: .venv-verl at the repository root)
 #   DGPO_TORCH      the torch requirement (default: torch==2.13.0)
 #   PYTHON          the interpreter used to create it (default: python3)
+#   DGPO_MIN_FREE_GB  free disk asked for before installing (default 3: .venv-verl takes about 2 GB)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${DGPO_VERL_VENV:-$root/.venv-verl}"
@@ -23,10 +24,15 @@ fi
 stamp="$venv/.dgpo-verl-stamp"
 want="$(cat "$root/scripts/setup_verl.sh" "$root/pyproject.toml" | sha256sum | cut -c1-16) $torch_req"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  free_gb="$(df -Pk "$venv" | awk 'NR==2 {print int($4 / 1048576)}')"
+  if [ "$free_gb" -lt "${DGPO_MIN_FREE_GB:-3}" ]; then
+    echo "[setup_verl] DGPO_MIN_FREE_GB: installing into $venv needs about ${DGPO_MIN_FREE_GB:-3} GB free on its disk; ${free_gb} GB free" >&2
+    exit 1
+  fi
   echo "[setup_verl] installing $torch_req, then dgpo[verl] (verl 0.9.1 and its own requirements) into $venv" >&2
   constraints="$venv/.torch-constraint.txt"
   echo "$torch_req" > "$constraints"
-  pip=("$venv/bin/python" -m pip install -q -c "$constraints")
+  pip=("$venv/bin/python" -m pip install -q --no-cache-dir -c "$constraints")
   "${pip[@]}" "$torch_req"
   # dgpo[verl] exactly as docs/scale.md gives it; the rest is for the tests only: the conformance
   # extra and pytest, and uvicorn + fastapi, which verl.workers.engine_workers (the actor test)
