@@ -8,12 +8,26 @@ from trainer.rollout import VLLMRollout
 from trainer.update import sequence_logprobs
 
 
+SET_NUM_THREADS = torch.set_num_threads
+
+
 @pytest.fixture(scope="module")
 def setup():
     path = tiny_llama()
     model, tok = load_policy(path, "float32")
     engine = VLLMRollout(path, dtype="float32", seed=0, max_model_len=128, gpu_memory_utilization=0.3, sleep=False)
     return model, tok, engine
+
+
+def test_the_engine_leaves_torch_thread_control_working(setup):
+    # vLLM's CPU worker replaces torch.set_num_threads with a no-op; the trainer restores the real one
+    assert torch.set_num_threads is SET_NUM_THREADS
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def _train_logprobs(model, tok, prompt, completion):

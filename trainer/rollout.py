@@ -141,7 +141,7 @@ class VLLMRollout:
                  sleep: bool):
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process engine: apply_model reaches the model
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache on CPU
-        threads = torch.get_num_threads()
+        threads, set_threads = torch.get_num_threads(), torch.set_num_threads
         from vllm import LLM
 
         on_gpu = torch.cuda.is_available()
@@ -156,7 +156,12 @@ class VLLMRollout:
             gpu_memory_utilization=gpu_memory_utilization, enable_sleep_mode=self.sleep_mode,
             logprobs_mode="processed_logprobs", enable_prefix_caching=True, **chunked,
         )
-        torch.set_num_threads(threads)  # vLLM lowers the process's torch threads for serving on CPU
+        # vLLM's CPU worker replaces torch.set_num_threads, process-wide, with a no-op that only warns
+        # (meant for its own worker process; here the engine is in-process): put the real one back, so
+        # that restoring the trainer's thread count below, and any later call, takes effect
+        torch.set_num_threads = set_threads
+        if torch.get_num_threads() != threads:
+            set_threads(threads)
 
     def generate(self, prompts, n, *, temperature, top_p=1.0, max_new_tokens, seed=0) -> list[Completion]:
         from vllm import SamplingParams
