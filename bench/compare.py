@@ -8,7 +8,9 @@ with an equal share of the CPU threads. The command is resumable: a finished run
 partial one continues from its last checkpoint, so a comparison can span several sessions. A finished
 run's logs (config, eval.jsonl, metrics.jsonl, the final per-problem test rewards) are copied into
 ``docs/results/<name>/`` as soon as it ends: the report reads only those, and a later session on a
-fresh machine skips every run logged there.
+fresh machine skips every run logged there. Its checkpoint (about 3 GB for SmolLM2 with staleness:
+weights, optimizer state, the sampler's stale weights) is then deleted, unless ``--keep-checkpoints``
+(needed only to extend finished runs to more ``--steps`` later; without it they start over).
 
 Per run it reads, from eval.jsonl and metrics.jsonl: the test accuracy at the end, the area under
 the test-accuracy curve (the mean accuracy over the run, trapezoids over optimizer steps), the mean
@@ -145,9 +147,20 @@ def command(d: Path, sets: list[str], resume: bool) -> list[str]:
     return base + flags + [x for s in sets for x in ("--set", s)]
 
 
-def run_all(jobs: list[tuple[Path, list[str]]], steps: int, parallel: int, dest: Path) -> None:
+def drop_checkpoint(d: Path) -> None:
+    """Delete a finished and logged run's checkpoint (its logs in ``dest`` are the record)."""
+    ckpt = d / "checkpoint"
+    if ckpt.is_dir():
+        size = sum(f.stat().st_size for f in ckpt.rglob("*") if f.is_file())
+        shutil.rmtree(ckpt)
+        print(f"[compare] deleted {ckpt} ({size / 2**30:.1f} GiB; --keep-checkpoints keeps it)", flush=True)
+
+
+def run_all(jobs: list[tuple[Path, list[str]]], steps: int, parallel: int, dest: Path,
+            keep_checkpoints: bool = False) -> None:
     """Run (folder, sets) jobs ``parallel`` at a time; skip finished ones, resume partial ones; each
-    finished run's logs go to ``dest`` as soon as it ends."""
+    finished run's logs go to ``dest`` as soon as it ends, and its checkpoint is deleted unless
+    ``keep_checkpoints``."""
     todo = [(d, s) for d, s in jobs if status(d, steps, dest) != "done"]
     for folder in sorted({d.parent for d, _ in todo}):  # the kept step-0 evaluations first
         share_eval_cache(dest / "eval_cache", folder / "eval_cache")
@@ -176,6 +189,8 @@ def run_all(jobs: list[tuple[Path, list[str]]], steps: int, parallel: int, dest:
                     failed.append(d)
                 else:
                     keep_logs(d, dest)
+                    if not keep_checkpoints:
+                        drop_checkpoint(d)
     if failed:
         raise CliError(f"{len(failed)} run(s) failed; see their train.log: " + ", ".join(str(d) for d in failed))
 
@@ -411,12 +426,12 @@ def plot(r: dict, out: Path) -> None:
 
 # --- learning-rate search ------------------------------------------------------------------------------
 def tune(root: Path, dest: Path, methods: list[str], grid: list[float], sets: list[str], steps: int,
-         parallel: int) -> dict:
+         parallel: int, keep_checkpoints: bool = False) -> dict:
     """Per method, the learning rate of ``grid`` with the best mean *validation* AUC over ``TUNE_SEEDS``."""
     jobs = [(run_dir(root, m, s, lr), [*sets, f"loss={m}", f"seed={s}", f"lr={lr}", f"steps={steps}", "test_size=0",
                                        "eval_every=5", "progress=false", "save_every=2"])
             for s in TUNE_SEEDS for lr in grid for m in methods]
-    run_all(jobs, steps, parallel, dest)
+    run_all(jobs, steps, parallel, dest, keep_checkpoints)
     table = {m: {str(lr): _mean([run_stats(run_dir(root, m, s, lr), dest, "val")["auc"] for s in TUNE_SEEDS])
                  for lr in grid} for m in methods}
     best = {m: float(max(t, key=t.get)) for m, t in table.items()}
@@ -441,6 +456,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="more trainer overrides for every run")
     ap.add_argument("--results", default=str(RESULTS), help="where NAME.json/.png and the logs go (default docs/results)")
     ap.add_argument("--report-only", action="store_true", help="run nothing: report the runs in --output")
+    ap.add_argument("--keep-checkpoints", action="store_true",
+                    help="keep a finished run's checkpoint (~3 GB each for SmolLM2; by default deleted once its logs "
+                         "are kept; needed only to extend finished runs to more --steps)")
     args = ap.parse_args(argv)
     from dgpo_ref import LOSSES
 
@@ -461,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tune is not None:
         if args.tune:
             tuned = tune(root / "tuning", results / args.name / "tuning", args.methods, args.tune, sets,
-                         args.tune_steps or args.steps, args.jobs)
+                         args.tune_steps or args.steps, args.jobs, args.keep_checkpoints)
             results.mkdir(parents=True, exist_ok=True)
             tuning_file.write_text(json.dumps(tuned, indent=2) + "\n")
         elif not tuning_file.is_file():
@@ -481,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             for s in seeds for m in args.methods]
     dest = results / args.name
     if not args.report_only:
-        run_all(jobs, args.steps, args.jobs, dest)
+        run_all(jobs, args.steps, args.jobs, dest, args.keep_checkpoints)
     r = report(root, dest, args.methods, seeds, lrs, args.setting, sets, args.steps, reference)
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{args.name}.json").write_text(json.dumps(r, indent=2) + "\n")

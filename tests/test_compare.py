@@ -65,8 +65,9 @@ def _compare(tmp_path, steps, *extra):
 
 
 def test_compare_end_to_end_skips_and_resumes(tmp_path):
-    first = _compare(tmp_path, 2)
+    first = _compare(tmp_path, 2, "--keep-checkpoints")
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert (tmp_path / "runs" / "grpo_s0" / "checkpoint" / "trainer_state.pt").is_file()
     r = json.loads((tmp_path / "results" / "compare.json").read_text())
     assert r["seeds"] == [0, 1] and set(r["methods"]) == {"dgpo", "grpo"}
     for m in r["methods"].values():
@@ -87,6 +88,9 @@ def test_compare_end_to_end_skips_and_resumes(tmp_path):
     longer = _compare(tmp_path, 3)  # every run is partial now: resumed from its step-2 checkpoint
     assert longer.returncode == 0, longer.stdout[-2000:]
     assert longer.stdout.count("resume") == 4
+    # without --keep-checkpoints a finished, logged run's checkpoint is deleted (GBs per run with SmolLM2)
+    assert longer.stdout.count("deleted") == 4
+    assert not list((tmp_path / "runs").glob("*/checkpoint"))
     evals = [json.loads(x) for x in (tmp_path / "runs" / "grpo_s0" / "eval.jsonl").read_text().splitlines()]
     assert [e["iteration"] for e in evals] == [0, 1, 2, 3]
     # a fresh machine: no run folders, only the logs kept in the results folder -> nothing re-runs
