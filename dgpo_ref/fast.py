@@ -45,7 +45,7 @@ import torch
 
 from . import checks
 from .aggregate import form, weights
-from .loss import _coefficients, _loss_value, _Surrogate, reference_policy_loss, validate
+from .loss import _coefficients, _direct_sum, _loss_value, _Surrogate, reference_policy_loss, validate
 from .method import Tokens
 from .metrics import METRIC_NAMES, unshifted_metric_values
 from .registry import get_spec
@@ -91,11 +91,17 @@ def wanted(name: str, log_prob) -> bool:
 
 
 def _fast_body(terms, log_p, old_log_p, ratio, adv, response_mask, agg, eps_low, eps_high, hp, overflow_at,
-               with_metrics):
+               with_metrics, log_space_value):
     """One call's value, per-token coefficients, input-check flags and metrics (inputs detached,
     in the compute dtype; ``ratio`` = exp(log_p − old_log_p) computed eagerly; ``response_mask`` as
     given; ``agg`` the 0-d tensor arguments of :func:`dgpo_ref.aggregate.weights`). The same
-    functions as the reference, in one graph."""
+    functions as the reference, in one graph.
+
+    ``log_space_value`` False: the value is the direct sum only, and a fifth flag says it is not
+    finite (the caller, which reads the flags anyway, then takes the reference's value). The signed
+    log-sum-exp that would replace it needs a maximum over the tokens before its sum, two more passes
+    on every call for a case that almost never happens; it stays in the graph only for calls that do
+    not synchronize (no checks, no metrics)."""
     slack = checks.LOG_PROB_SLACK
     mask = response_mask != 0
     flags = torch.stack([
@@ -111,7 +117,12 @@ def _fast_body(terms, log_p, old_log_p, ratio, adv, response_mask, agg, eps_low,
                           ratio=torch.where(mask, ratio, zero + 1))
     t = terms(tokens, eps_low=eps_low, eps_high=eps_high, **hp)
     live = mask & (adv != 0)
-    value, coef = _loss_value(t, adv, w, live), _coefficients(t, adv, w, live)
+    coef = _coefficients(t, adv, w, live)
+    if log_space_value:
+        value = _loss_value(t, adv, w, live)
+    else:
+        value = _direct_sum(t, adv, w, live)
+        flags = torch.cat([flags, ~torch.isfinite(value).reshape(1)])
     stats = None
     if with_metrics:  # the last entry: whether the unshifted sums were exact enough (else the caller redoes them)
         stats, in_range = unshifted_metric_values(tokens.log_r, tokens.region, t.log_v, coef.abs() < overflow_at,
@@ -214,6 +225,7 @@ def compiled_policy_loss(
     # one graph whether the cast to the compute dtype copies them or not
     adv_compact = advantages.detach().reshape(-1, 1) if advantages.dim() == 1 or advantages.shape[-1:] == (1,) \
         else advantages.detach()
+    synced = check_inputs or metrics  # the host reads flags (and metrics) once: the value's overflow flag with them
     try:
         with torch.no_grad(), _dynamo_settings():
             log_p, old_log_p = log_prob.detach().to(dtype), old_log_prob.detach().to(dtype)
@@ -223,7 +235,7 @@ def compiled_policy_loss(
             value, coef, flags, stats = _compiled(name)(
                 log_p, old_log_p, torch.exp(log_p - old_log_p), adv_compact.to(dtype),
                 response_mask.detach(), agg,
-                eps["eps_low"], eps["eps_high"], rest, _overflow_at(log_prob.dtype, device), metrics)
+                eps["eps_low"], eps["eps_high"], rest, _overflow_at(log_prob.dtype, device), metrics, not synced)
     except Exception as exc:  # noqa: BLE001 (any compiler failure: fall back, say so once)
         _BROKEN.add((name, device.type))
         why = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:300]
@@ -232,22 +244,24 @@ def compiled_policy_loss(
                       f"(set {MODE_ENV}=never to silence this)",
                       RuntimeWarning, stacklevel=3)
         return None
-    host = None
-    if check_inputs:
+    stats_out = {}
+    if synced:
         host = torch.cat([flags.to(torch.float64)] + ([stats] if metrics else [])).tolist()  # one synchronization
-        if any(host[:4]):  # the reference's checks give the exact message (and decide edge cases)
+        if check_inputs and any(host[:4]):  # the reference's checks give the exact message (and decide edge cases)
             checks.check_values(log_prob, old_log_prob, adv_in, response_mask.detach() != 0, response_mask)
-        host = host[4:]
-    elif metrics:
-        host = stats.tolist()
-    stats = {}
-    if metrics:
-        stats = dict(zip(METRIC_NAMES, host[:-1]))
-        if not host[-1]:  # a maximum log beyond ±80 (or NaN): the reference's max-shifted metrics
-            stats = reference_policy_loss(name, log_prob=log_prob.detach(), old_log_prob=old_log_prob,
-                                          advantages=advantages, response_mask=response_mask,
-                                          loss_agg_mode=loss_agg_mode, normalizer=normalizer,
-                                          loss_scale_factor=loss_scale_factor, check_inputs=False, **hparams)[1]
+        overflowed, host = host[4], host[5:]
+        if metrics:
+            stats_out = dict(zip(METRIC_NAMES, host[:-1]))
+        # the direct sum is not finite (+inf and -inf terms, or an overflow): the reference's log-space
+        # value; or a maximum log beyond ±80 (or NaN): the reference's max-shifted metrics
+        if overflowed or (metrics and not host[-1]):
+            ref_value, ref_stats = reference_policy_loss(
+                name, log_prob=log_prob.detach(), old_log_prob=old_log_prob, advantages=advantages,
+                response_mask=response_mask, loss_agg_mode=loss_agg_mode, normalizer=normalizer,
+                loss_scale_factor=loss_scale_factor, check_inputs=False, metrics=metrics, **hparams)
+            value = ref_value.detach().to(value.dtype) if overflowed else value
+            stats_out = ref_stats if metrics else stats_out
+    stats = stats_out
     # the gradient flows to log_prob in its own dtype: autograd casts grad_output · coef to it
     loss = _Surrogate.apply(log_prob, value, coef).to(log_prob.dtype)
     return loss, stats

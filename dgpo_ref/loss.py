@@ -52,11 +52,15 @@ def _signed_log_sum(log_mag: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
     return torch.where(pos >= neg, magnitude, -magnitude)
 
 
+def _direct_sum(terms: Terms, adv: torch.Tensor, w: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
+    """Σ −A·J·w over live tokens summed directly: the value wherever it is finite."""
+    j = terms.sign_j * torch.exp(terms.log_j)
+    return torch.where(live, -adv * j * w, torch.zeros_like(w)).sum()
+
+
 def _loss_value(terms: Terms, adv: torch.Tensor, w: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
     """Σ −A·J·w over live tokens (masked-in, A ≠ 0), never NaN."""
-    j = terms.sign_j * torch.exp(terms.log_j)
-    per_token = torch.where(live, -adv * j * w, torch.zeros_like(w))
-    direct = per_token.sum()
+    direct = _direct_sum(terms, adv, w, live)
     sign = -torch.sign(adv) * terms.sign_j
     log_mag = torch.where(live, torch.log(adv.abs()) + terms.log_j + torch.log(w), torch.full_like(w, -torch.inf))
     return torch.where(torch.isfinite(direct), direct, _signed_log_sum(log_mag, sign))

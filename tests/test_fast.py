@@ -90,6 +90,27 @@ def test_overflow_is_summed_in_log_space_as_the_reference_does():
     assert got[2] == ref[2] or all(math.isclose(got[2][k], ref[2][k], rel_tol=1e-6) for k in ref[2])
 
 
+@pytest.mark.parametrize("check_inputs, metrics", [(True, True), (False, True), (True, False), (False, False)])
+def test_cancelling_overflows_give_the_reference_value_in_every_mode(check_inputs, metrics):
+    """+inf and -inf per-token values: the direct sum is NaN, the value is their log-space difference.
+    The graph computes it itself when the call does not synchronize (no checks, no metrics); otherwise
+    it raises a flag with the others and the reference supplies the value."""
+    inputs = _inputs(torch.float32, seed=7)
+    lp, old = inputs["log_prob"].clone(), inputs["old_log_prob"].clone()
+    lp[1, 0], old[1, 0] = -1.0, -96.0                     # A < 0, HN: J = r = e^95 (inf in float32), value +inf
+    lp[2, 0], old[2, 0] = -1.0, -1.0 - (190.02 - math.log(1.2))  # A > 0, HP: J = 1.2^(1/2) r^(1/2) = e^95.01, value -inf
+    inputs["advantages"][1], inputs["advantages"][2] = -1.0, 1.0
+    inputs["response_mask"][1, 0] = inputs["response_mask"][2, 0] = True
+    inputs = {**inputs, "log_prob": lp, "old_log_prob": old}
+    ref, got = _both(inputs, check_inputs=check_inputs, metrics=metrics)
+    assert torch.isfinite(ref[0]) and ref[0].abs() > 1e30  # finite only through the log-space sum
+    torch.testing.assert_close(got[0], ref[0])
+    torch.testing.assert_close(got[1], ref[1])
+    assert got[2].keys() == ref[2].keys()
+    if metrics:
+        assert got[2]["loss"] == ref[2]["loss"]
+
+
 def test_without_metrics_returns_empty_dict_and_same_gradient():
     inputs = _inputs(torch.float32, seed=2)
     ref, _ = _both(inputs)
