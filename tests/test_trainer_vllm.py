@@ -7,7 +7,6 @@ from trainer.models import load_policy, tiny_llama
 from trainer.rollout import VLLMRollout
 from trainer.update import sequence_logprobs
 
-
 SET_NUM_THREADS = torch.set_num_threads
 
 
