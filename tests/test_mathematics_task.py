@@ -108,6 +108,27 @@ def test_extrapolation_split_follows_the_chosen_submodules():
     assert "extrapolation" not in _task("calculus", eval_size=4, test_size=4).splits
 
 
+def test_no_test_split_when_test_size_is_zero():
+    # dgpo compare's tuning runs set test_size=0: evaluating an empty split divided by zero
+    assert list(_task("arithmetic/add_or_sub,mul", eval_size=6, test_size=0).splits) == ["val"]
+
+
+def test_an_empty_split_is_skipped_by_the_evaluation():
+    from types import SimpleNamespace
+
+    from trainer.evaluation import evaluate_splits
+    from trainer.rollout import Completion
+
+    class Engine:
+        def generate(self, prompts, n, **kw):
+            return [Completion([1], [0.0], True) for _ in prompts for _ in range(n)]
+
+    cfg = SimpleNamespace(reward="number", eval_k=1, eval_temperature=0.0, max_new_tokens=4, seed=0)
+    ev = evaluate_splits(Engine(), lambda q: [0], {"val": [Problem("q", "1")], "interpolation": []}, cfg,
+                         decode=lambda ids: "1")
+    assert ev["val/avg@1"] == 1.0 and not any(k.startswith("interpolation/") for k in ev)
+
+
 def test_training_difficulty_rises_in_thirds():
     assert [mathematics.difficulty_level(i, 9) for i in range(12)] == [0] * 3 + [1] * 3 + [2] * 6
     task = _task("arithmetic/add_or_sub", eval_size=4, test_size=4, steps=60, prompts_per_step=10)

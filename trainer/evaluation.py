@@ -100,6 +100,7 @@ def evaluate_splits(engine, encode, splits: dict, cfg, *, decode, out_dir: Path 
             print(f"warning: eval_cache: {cache} is unreadable ({exc}); evaluating and rewriting it", file=sys.stderr)
             hit = None
     result, all_records = {}, {}
+    splits = {name: problems for name, problems in splits.items() if len(problems)}  # a split of none: no metrics
     for name, problems in splits.items():
         if hit is not None:
             records = hit["records"][name]

@@ -250,12 +250,15 @@ def parse(spec: str) -> Spec:
 
 @functools.lru_cache(maxsize=8)
 def heldout_splits(spec: Spec, seed: int, eval_size: int, test_size: int) -> dict[str, tuple[tuple[str, str], ...]]:
-    """``{"val", "interpolation"[, "extrapolation"]}`` -> (question, answer) pairs, distinct questions."""
+    """``{"val", "interpolation"[, "extrapolation"]}`` -> (question, answer) pairs, distinct questions.
+    With ``test_size`` 0 (e.g. ``dgpo compare``'s tuning runs) only ``val``, as for the other tasks."""
     gens = generators(spec.module)
     inter = _distinct(gens["interpolation"], list(spec.submodules), eval_size + test_size, f"{spec.name}/{seed}/interpolation")
-    splits = {"val": inter[:eval_size], "interpolation": inter[eval_size:]}
+    splits = {"val": inter[:eval_size]}
+    if test_size:
+        splits["interpolation"] = inter[eval_size:]
     extra = extrapolation_names(list(spec.submodules), gens["extrapolation"])
-    if extra:
+    if extra and test_size:
         splits["extrapolation"] = _distinct(gens["extrapolation"], extra, test_size, f"{spec.name}/{seed}/extrapolation")
     return splits
 
