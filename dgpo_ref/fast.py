@@ -232,7 +232,7 @@ def compiled_policy_loss(
             # r eagerly, as the reference computes it: the graph's vectorized and scalar tail loops
             # may round exp differently, which would move a token sitting on a breakpoint across it
             # depending on its position in the batch (conformance: micro-batches = full batch)
-            value, coef, flags, stats = _compiled(name)(
+            value, coef, flags, stat_values = _compiled(name)(
                 log_p, old_log_p, torch.exp(log_p - old_log_p), adv_compact.to(dtype),
                 response_mask.detach(), agg,
                 eps["eps_low"], eps["eps_high"], rest, _overflow_at(log_prob.dtype, device), metrics, not synced)
@@ -244,14 +244,14 @@ def compiled_policy_loss(
                       f"(set {MODE_ENV}=never to silence this)",
                       RuntimeWarning, stacklevel=3)
         return None
-    stats_out = {}
+    stats = {}
     if synced:
-        host = torch.cat([flags.to(torch.float64)] + ([stats] if metrics else [])).tolist()  # one synchronization
+        host = torch.cat([flags.to(torch.float64)] + ([stat_values] if metrics else [])).tolist()  # one synchronization
         if check_inputs and any(host[:4]):  # the reference's checks give the exact message (and decide edge cases)
             checks.check_values(log_prob, old_log_prob, adv_in, response_mask.detach() != 0, response_mask)
         overflowed, host = host[4], host[5:]
         if metrics:
-            stats_out = dict(zip(METRIC_NAMES, host[:-1]))
+            stats = dict(zip(METRIC_NAMES, host[:-1]))
         # the direct sum is not finite (+inf and -inf terms, or an overflow): the reference's log-space
         # value; or a maximum log beyond ±80 (or NaN): the reference's max-shifted metrics
         if overflowed or (metrics and not host[-1]):
@@ -260,8 +260,7 @@ def compiled_policy_loss(
                 response_mask=response_mask, loss_agg_mode=loss_agg_mode, normalizer=normalizer,
                 loss_scale_factor=loss_scale_factor, check_inputs=False, metrics=metrics, **hparams)
             value = ref_value.detach().to(value.dtype) if overflowed else value
-            stats_out = ref_stats if metrics else stats_out
-    stats = stats_out
+            stats = ref_stats if metrics else stats
     # the gradient flows to log_prob in its own dtype: autograd casts grad_output · coef to it
     loss = _Surrogate.apply(log_prob, value, coef).to(log_prob.dtype)
     return loss, stats
