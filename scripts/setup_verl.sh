@@ -24,11 +24,9 @@ fi
 stamp="$venv/.dgpo-verl-stamp"
 want="$(cat "$root/scripts/setup_verl.sh" "$root/pyproject.toml" | sha256sum | cut -c1-16) $torch_req"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  free_gb="$(df -Pk "$venv" | awk 'NR==2 {print int($4 / 1048576)}')"
-  if [ "$free_gb" -lt "${DGPO_MIN_FREE_GB:-3}" ]; then
-    echo "[setup_verl] DGPO_MIN_FREE_GB: installing into $venv needs about ${DGPO_MIN_FREE_GB:-3} GB free on its disk; ${free_gb} GB free" >&2
-    exit 1
-  fi
+  # shellcheck source=scripts/free_disk.sh
+  . "$root/scripts/free_disk.sh"
+  require_free_gb setup_verl "$venv" 3
   echo "[setup_verl] installing $torch_req, then dgpo[verl] (verl 0.9.1 and its own requirements) into $venv" >&2
   constraints="$venv/.torch-constraint.txt"
   echo "$torch_req" > "$constraints"
