@@ -5,6 +5,7 @@ import math
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 import torch
@@ -145,3 +146,28 @@ def test_dataset_without_the_named_field_fails_before_training(tmp_path, capsys)
     rc = dgpo_cli.main(["train", "--preset", "smoke", "--output", str(tmp_path / "r"), "--set", f"task={data}"])
     assert rc == 2
     assert "d.jsonl:1: row has no field 'prompt'" in capsys.readouterr().err
+
+
+def test_max_minutes_past_during_an_evaluation_stops_there(tmp_path):
+    # the limit passes during the step-0 evaluation: no iteration starts after it (it used to run one
+    # more iteration and a second evaluation), and the run still ends with a checkpoint
+    out = tmp_path / "run"
+    loop.train(build_config("smoke", ["steps=3", "eval_every=1", "max_minutes=1e-5", "progress=false"]), out)
+    evals = _lines(out / "eval.jsonl")
+    assert [e["iteration"] for e in evals] == [0]
+    assert not (out / "metrics.jsonl").exists()
+    state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)["state"]
+    assert state["step"] == 0
+
+
+def test_max_minutes_past_during_an_iteration_ends_with_an_evaluation(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    ticks = iter(range(0, 100_000, 10))  # the loop's clock: every reading is 10 s after the last
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(time=lambda: float(next(ticks)),
+                                                            perf_counter=time.perf_counter))
+    loop.train(build_config("smoke", ["steps=50", "eval_every=100", "max_minutes=2", "progress=false"]), out)
+    rows = _lines(out / "metrics.jsonl")
+    state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)["state"]
+    assert 1 <= state["step"] < 50 and rows[-1]["iteration"] == state["step"]
+    # the step-0 evaluation, then the one that ends the run after the iteration that passed the limit
+    assert [e["iteration"] for e in _lines(out / "eval.jsonl")] == [0, state["step"]]

@@ -36,6 +36,16 @@ class TrainConfig:
     bfloat16 from the pushed float32 weights; checkpoints are float32. Off, the weights themselves
     are bfloat16 and an AdamW update below bfloat16's spacing (2**-8 relative: at lr 1e-6 nearly all
     of them) is rounded away. Ignored with ``dtype=float32``."""
+    attention: str = "auto"
+    """Attention kernel of the training forwards (π_old and the update; sampling is not affected):
+    ``sdpa`` (torch's scaled_dot_product_attention, transformers' default), ``eager`` (matmul,
+    softmax, matmul) or ``auto``: eager on a CPU for short sequences (prompt + completion at most
+    ``trainer.update.EAGER_MAX_LEN`` tokens, the saved attention scores of a micro-batch at most
+    ``EAGER_MAX_BYTES``), else sdpa. On this 2-core CPU torch's sdpa backward took 18 ms per layer
+    call on add2's short sequences (a profile of one default step: 2.1 of its 9.7 s), and eager
+    made a default add2 optimizer step 0.77 times as long, one with 128-token completions 0.88,
+    256 tokens 0.91 and 512 tokens 1.12 (``python -m bench.update_step``;
+    docs/results/update_step.json)."""
     device: str = "auto"
     """Where the training model (and the ``hf`` sampler) runs: ``auto`` (``cuda`` when a GPU is
     visible, else ``cpu``), ``cpu``, ``cuda`` or ``cuda:N``."""
@@ -167,7 +177,9 @@ class TrainConfig:
     steps: int = 200
     """Number of steps (rollout iterations); see also ``max_minutes``."""
     max_minutes: float = 0.0
-    """Stop after this many minutes of wall clock (0: no limit)."""
+    """Stop after this many minutes of wall clock (0: no limit), checked after each iteration (an
+    evaluation and a checkpoint then end the run) and after each scheduled evaluation (which is then
+    the last: no iteration starts once the limit is past)."""
     eval_every: int = 5
     """Evaluate on the held-out set every this many steps (and at step 0 and the end); 0 disables."""
     eval_size: int = 256
@@ -288,7 +300,7 @@ def build_config(preset: str = "default", sets: list[str] | None = None) -> Trai
     return cfg
 
 
-_ADDED_LATER = {"min_lr_ratio": 1.0, "test_size": 0, "eval_cache": "", "filter_groups": False}
+_ADDED_LATER = {"min_lr_ratio": 1.0, "test_size": 0, "eval_cache": "", "filter_groups": False, "attention": "sdpa"}
 """Fields newer than some saved run folders -> the value that reproduces how those runs trained (a
 run saved before the learning-rate schedule existed kept a constant rate, so it resumes with one)."""
 
@@ -363,6 +375,7 @@ _TEXT, _NAME = Domain(str), Domain(str, empty_ok=False)
 
 DOMAINS: dict[str, Domain] = {
     "model": _NAME, "backend": Domain(str, choices=("auto", "vllm", "hf")),
+    "attention": Domain(str, choices=("auto", "eager", "sdpa")),
     "dtype": Domain(str, choices=("float32", "bfloat16")), "mixed_precision": Domain(bool),
     "device": _NAME, "max_new_tokens": _POS_INT, "temperature": _POSITIVE,
     "top_p": Domain(float, low=0, high=1, open_low=True), "chat_template": Domain(bool), "system_prompt": _TEXT,

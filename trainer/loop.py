@@ -30,7 +30,7 @@ from .rewards import REWARDS
 from .rollout import build_rollout, choose_backend
 from .staleness import StaleWeights
 from .tasks import build_task, prompt_probe
-from .update import Batch, old_logprobs, optimizer_step, plan_minibatches
+from .update import Batch, attention, choose_attention, old_logprobs, optimizer_step, plan_minibatches
 
 truncate_log = runlog.truncate_log
 
@@ -136,7 +136,14 @@ def lr_factor(cfg: TrainConfig, s: int) -> float:
 
 
 def make_optimizer(model, cfg: TrainConfig):
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)
+    # fused where torch has the kernel for the parameters' device and dtype (CPU and CUDA): one pass
+    # instead of a dozen kernels per tensor (bench/update_step.py); the same update up to rounding
+    # order and the same state_dict, so checkpoints of either kind resume in the other
+    kw = dict(lr=cfg.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)
+    try:
+        opt = torch.optim.AdamW(model.parameters(), fused=True, **kw)
+    except RuntimeError:
+        opt = torch.optim.AdamW(model.parameters(), **kw)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(cfg, s))
     return opt, sched
 
@@ -255,21 +262,24 @@ def update_phase(model, opt, sched, batch: Batch, cfg: TrainConfig, pad_id: int,
     (``old_logprobs=sampler``) or recomputed: the first mini-batch from its own forward (exactly on
     policy), the rest of the first epoch beforehand, on the micro-batches the update will use."""
     plan = plan_minibatches(len(batch), cfg, seed)
-    t = time.perf_counter()
-    recompute = cfg.old_logprobs == "recompute"
-    if recompute:
-        old_logprobs(model, batch, cfg, pad_id, plan[0][1:])
-    else:
-        batch.old_logprobs = batch.sampler_logprobs.clone()
-    t_old = time.perf_counter() - t
-    records = []
-    for epoch, minibatches in enumerate(plan):
-        for mb, idx in enumerate(minibatches):
-            t = time.perf_counter()
-            m = optimizer_step(model, opt, sched, batch, idx, cfg, pad_id, on_policy=recompute and epoch == mb == 0)
-            m.update({"epoch": epoch, "minibatch": mb, "time/update": time.perf_counter() - t, "kl": m["kl/k3"],
-                      "time/old_logprob": t_old})
-            records.append(m)
+    impl = choose_attention(model, cfg, batch)  # one kernel for π_old and the update: their shapes match too
+    with attention(model, impl):
+        t = time.perf_counter()
+        recompute = cfg.old_logprobs == "recompute"
+        if recompute:
+            old_logprobs(model, batch, cfg, pad_id, plan[0][1:])
+        else:
+            batch.old_logprobs = batch.sampler_logprobs.clone()
+        t_old = time.perf_counter() - t
+        records = []
+        for epoch, minibatches in enumerate(plan):
+            for mb, idx in enumerate(minibatches):
+                t = time.perf_counter()
+                m = optimizer_step(model, opt, sched, batch, idx, cfg, pad_id,
+                                   on_policy=recompute and epoch == mb == 0)
+                m.update({"epoch": epoch, "minibatch": mb, "time/update": time.perf_counter() - t, "kl": m["kl/k3"],
+                          "time/old_logprob": t_old, "attention_eager": float(impl == "eager")})
+                records.append(m)
     return records
 
 
@@ -323,10 +333,17 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
 
     last_eval: dict = {}
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=not cfg.progress, desc=f"dgpo train ({cfg.loss})")
+    def over_time() -> bool:
+        return bool(cfg.max_minutes) and time.time() - t0 > 60 * cfg.max_minutes
+
     while state["step"] < cfg.steps:
         redraw = False  # metrics.png, once per iteration that evaluated or saved (a draw takes ~1-3 s)
         if cfg.eval_every and state["step"] % cfg.eval_every == 0:
             last_eval, redraw = run_eval(), True
+            if over_time():  # this evaluation ran past max_minutes: it is the last one (no iteration after it)
+                checkpoint.save(run_dir, model, tok, opt, sched, dict(state), extra=stale.save)
+                plot.refresh(run_dir)
+                break
         seed = cfg.seed * 1_000_003 + state["step"]
         t = time.perf_counter()
         stale.record(model)
@@ -349,7 +366,7 @@ def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: b
         bar.update(1)
         bar.set_postfix(reward=f"{stats['reward/mean']:.2f}", acc=f"{stats['accuracy']:.2f}",
                         eval=f"{next(iter(last_eval.values()), float('nan')):.2f}")
-        out_of_time = cfg.max_minutes and time.time() - t0 > 60 * cfg.max_minutes
+        out_of_time = over_time()
         if (cfg.save_every and state["step"] % cfg.save_every == 0) or out_of_time or state["step"] == cfg.steps:
             if cfg.eval_every and (state["step"] == cfg.steps or out_of_time):
                 last_eval = run_eval()

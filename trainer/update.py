@@ -9,6 +9,7 @@ global normalizer, so the summed gradient equals the full mini-batch gradient.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -70,6 +71,40 @@ def _forward_hidden(model, prompts, completions, pad_id: int):
                              past_key_values=cache, use_cache=True)
     first = p_out.last_hidden_state[which, -1:]  # the prompt's last token predicts completion token 0
     return torch.cat([first, c_out.last_hidden_state[:, :-1]], 1), c_ids, c_mask
+
+
+EAGER_MAX_LEN = 384
+"""``attention=auto``: the longest prompt + completion (tokens) trained with eager attention on a CPU
+(measured there, prompts of 65 tokens: eager took 0.91 of sdpa's step time with 256-token
+completions and 1.12 with 512: docs/results/update_step.json)."""
+EAGER_MAX_BYTES = 2 << 30
+"""``attention=auto``: the most memory eager attention may keep for the backward of one micro-batch
+(its scores and probabilities, about 6 bytes per score per layer; sdpa keeps none of it)."""
+
+
+def choose_attention(model, cfg, batch: Batch) -> str:
+    """The attention kernel (``eager`` or ``sdpa``) of this batch's training forwards (``cfg.attention``)."""
+    if cfg.attention != "auto":
+        return cfg.attention
+    if model.device.type != "cpu":
+        return "sdpa"
+    c = getattr(model.config, "get_text_config", lambda: model.config)()
+    p, r = max(len(x) for x in batch.prompts), batch.response_mask.shape[1]
+    scores = min(cfg.micro_batch_size, len(batch)) * c.num_attention_heads * r * (p + r) * c.num_hidden_layers
+    return "eager" if p + r <= EAGER_MAX_LEN and 6 * scores <= EAGER_MAX_BYTES else "sdpa"
+
+
+@contextlib.contextmanager
+def attention(model, impl: str):
+    """Run the model with attention ``impl`` inside the block, as loaded after it."""
+    before = model.config._attn_implementation
+    if impl != before:
+        model.set_attn_implementation(impl)
+    try:
+        yield
+    finally:
+        if impl != before:
+            model.set_attn_implementation(before)
 
 
 def precision(model, cfg):
