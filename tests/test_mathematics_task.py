@@ -11,7 +11,7 @@ import pytest
 import dgpo_cli
 from trainer import mathematics
 from trainer.config import build_config
-from trainer.rewards import math_reward
+from trainer.rewards import REWARDS, math_reward
 from trainer.tasks import Problem, TaskError, build_task
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,9 +139,18 @@ def test_training_difficulty_rises_in_thirds():
 
 def test_answers_are_scored_by_the_recommended_reward():
     task = _task("arithmetic", eval_size=18, test_size=18)
-    assert build_config("default", ["task=mathematics:arithmetic"]).reward == "math"
+    assert build_config("default", ["task=mathematics:arithmetic"]).reward == "math-final"
+    final, bare = REWARDS["math-final"], 0
     for p in task.splits["val"] + task.splits["extrapolation"][:9]:
         assert math_reward(f"So the answer is \\boxed{{{p.answer}}}.", p.answer) == 1.0, p
+        assert final(f"So the answer is \\boxed{{{p.answer}}}.", p.answer) == 1.0, p
+        # a question that is a bare expression ("288 + -297 - (2 - 3 - 12) - (0 + 2)") is equal to
+        # its answer: copied back it is (mostly) right under math, never under math-final
+        expr = p.prompt.split(" Give the final")[0]
+        if set(expr) <= set("0123456789.+-*/() ") and any(op in expr[1:] for op in "+-*/"):
+            bare += math_reward(expr, p.answer) == 1.0
+            assert final(expr, p.answer) == 0.0, p
+    assert bare >= 2  # the hack was there to refuse: copied questions that math counts right
     assert math_reward("\\boxed{12345678}", task.splits["val"][0].answer) == 0.0
 
 
@@ -152,7 +161,7 @@ def test_recommended_settings_apply_unless_chosen():
     cfg = build_config("default", ["task=mathematics:arithmetic", "max_new_tokens=7", "reward=number"])
     assert (cfg.max_new_tokens, cfg.reward, cfg.prompt_suffix) == (7, "number", rec["prompt_suffix"])
     smoke = build_config("smoke", ["task=mathematics:arithmetic"])  # the preset's own choice wins
-    assert smoke.max_new_tokens == build_config("smoke").max_new_tokens and smoke.reward == "math"
+    assert smoke.max_new_tokens == build_config("smoke").max_new_tokens and smoke.reward == rec["reward"]
     assert build_config("default").reward == "number"  # other tasks: untouched
     task = _task("arithmetic", eval_size=2, test_size=2)
     assert task.splits["val"][0].prompt.endswith(rec["prompt_suffix"])
@@ -201,4 +210,4 @@ def test_dgpo_train_runs_on_the_task(tmp_path):
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and all(r["response_length/mean"] <= 4 for r in lines)
     assert [json.loads(x)["iteration"] for x in (tmp_path / "eval.jsonl").read_text().splitlines()] == [0, 1]
-    assert json.loads((tmp_path / "config.json").read_text())["reward"] == "math"
+    assert json.loads((tmp_path / "config.json").read_text())["reward"] == mathematics.RECOMMENDED["reward"]

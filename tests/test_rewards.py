@@ -46,6 +46,37 @@ def test_math_reward_equivalence():
     assert REWARDS["math"]("The answer is $x^2+2x+1$", "(x+1)^2") == 1.0
 
 
+@pytest.mark.parametrize("completion, answer, math, final", [
+    # the question copied back is equal to the answer, but it is not an answer (seen in training)
+    ("288 + -297 - (2 - 3 - 12) - (0 + 2)", "2", 1.0, 0.0),
+    ("The final answer is -4218975 / -843795", "5", 1.0, 0.0),
+    ("\\boxed{(-343)/(-98)*(880/(-28))/(-11)}", "10", 1.0, 0.0),
+    ("Expand: \\boxed{(x + 1)*(x - 2)}", "x**2 - x - 2", 1.0, 0.0),
+    # written out: as right as under math
+    ("\\boxed{2}", "2", 1.0, 1.0),
+    ("The answer is \\boxed{-877408.3}", "-877408.3", 1.0, 1.0),
+    ("\\boxed{-\\frac{4}{11}}", "-4/11", 1.0, 1.0),
+    ("\\boxed{-4/11}", "-4/11", 1.0, 1.0),
+    ("\\boxed{x^2 - x - 2}", "x**2 - x - 2", 1.0, 1.0),
+    ("\\boxed{9 - 6\\sqrt{2}}", "-6*sqrt(2) + 9", 1.0, 1.0),
+    # wrong stays wrong
+    ("\\boxed{3}", "2", 0.0, 0.0),
+])
+def test_math_final_wants_the_answer_written_out(completion, answer, math, final):
+    assert REWARDS["math"](completion, answer) == math
+    assert REWARDS["math-final"](completion, answer) == final
+
+
+def test_form_counts_literals_operators_and_brackets():
+    from trainer.rewards import form, no_less_evaluated
+
+    assert form("288 + -297 - (2 - 3 - 12)") == (5, 5, 1)
+    assert form("-\\frac{4}{11}") == form("-4/11") == (2, 2, 0)
+    assert form("2**10") == form("2^{10}") == (2, 1, 0)
+    assert no_less_evaluated("-4/11", "-4/11") and not no_less_evaluated("2", "10/5")
+    assert not no_less_evaluated("x**2 - x - 2", "(x + 1)*(x - 2)")
+
+
 def test_math_reward_never_divides_by_a_percent_sign_on_one_side():
     assert REWARDS["math"]("so \\boxed{400\\%}", "4") == 0.0
     assert REWARDS["math"]("so \\boxed{400\\%}", "400") == 1.0

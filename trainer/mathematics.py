@@ -59,14 +59,17 @@ MAX_DRAWS = 50
 """Draws per wanted problem before giving up (duplicates, over-long questions, held-out collisions)."""
 
 RECOMMENDED = {
-    "reward": "math",
+    "reward": "math-final",
     "max_new_tokens": 160,
     "system_prompt": "You are a calculator. Reply with only the final answer in \\boxed{}, no explanation.",
     "prompt_suffix": " Give the final answer in \\boxed{}.",
 }
 """Config values this task applies unless the preset or ``--set`` gives them (trainer/config.py,
-``build_config``). ``math``: the answers are integers, decimals, fractions and surds (``-4/11``,
-``3*sqrt(2)``), compared as values. The wording and length, measured greedy on SmolLM2-135M-Instruct
+``build_config``). ``math-final``: the answers are integers, decimals, fractions and surds (``-4/11``,
+``3*sqrt(2)``), compared as values, and written out: an arithmetic question is itself an expression
+equal to its answer, and under ``math`` the first 30-minute run learned to copy the question back
+("288 + -297 - (2 - 3 - 12) - (0 + 2)" for 2): 131 of its 143 right held-out answers after 10
+iterations were unevaluated (docs/trainer.md). The wording and length, measured greedy on SmolLM2-135M-Instruct
 (50 val + 50 extrapolation arithmetic problems, docs/trainer.md): with only the suffix the model opens
 "To solve this problem, ..." and its median answer is 139 tokens (37 % still running at 192); with
 this system turn the median is 32 tokens and 69-77 % finish within 160 (of the rest, about half end

@@ -86,6 +86,29 @@ def number_reward(completion: str, answer: str) -> float:
 
 
 # --- math-verify in a worker process --------------------------------------------------------------
+_FORM = (re.compile(r"\d+(?:\.\d+)?"),                                   # numeric literals
+         re.compile(r"\*\*|[-+*/^\u2212\u00d7\u00f7]|\\(?:frac|dfrac|tfrac|cdot|times|div)\b"),  # operators
+         re.compile(r"[(\[]"))                                             # opening brackets
+
+
+def form(text: str) -> tuple[int, int, int]:
+    """(numeric literals, operators, opening brackets) in ``text``: how much of it is still to evaluate."""
+    return tuple(len(p.findall(text)) for p in _FORM)
+
+
+def no_less_evaluated(gold: str, pred: str) -> bool:
+    """Whether ``pred`` is written at least as far evaluated as ``gold``: no more numeric literals,
+    operators or brackets. "288 + -297 - (2 - 3 - 12) - (0 + 2)" is equal to the answer 2, but it
+    is the question, not an answer."""
+    return all(p <= g for p, g in zip(form(pred), form(gold)))
+
+
+def _shown(parsed) -> str:
+    """The text math-verify extracted (the last string of its parse), else the first value as text."""
+    texts = [x for x in parsed if isinstance(x, str)]
+    return texts[-1] if texts else (str(parsed[0]) if parsed else "")
+
+
 def _math_worker(conn) -> None:  # runs in the child process
     import logging
 
@@ -94,9 +117,10 @@ def _math_worker(conn) -> None:  # runs in the child process
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # we time out from outside
     conn.send("ready")
     while True:
-        gold, pred = conn.recv()
+        gold, pred, final = conn.recv()
         try:
-            ok = verify(parse(gold, parsing_timeout=None), parse(pred, parsing_timeout=None), timeout_seconds=None)
+            g, p = parse(gold, parsing_timeout=None), parse(pred, parsing_timeout=None)
+            ok = bool(p) and verify(g, p, timeout_seconds=None) and (not final or no_less_evaluated(_shown(g), _shown(p)))
         except Exception:  # noqa: BLE001 (any parser failure is a wrong answer)
             ok = False
         conn.send(bool(ok))
@@ -141,11 +165,11 @@ class _MathVerifier:
             self.proc.join()
         self.proc = self.conn = None
 
-    def __call__(self, gold: str, pred: str) -> bool:
+    def __call__(self, gold: str, pred: str, final: bool = False) -> bool:
         if self.proc is None or not self.proc.is_alive():
             self._start()
         try:
-            self.conn.send((gold, pred))
+            self.conn.send((gold, pred, final))
             if self.conn.poll(self.timeout_s):
                 return bool(self.conn.recv())
         except (EOFError, OSError, BrokenPipeError):
@@ -157,14 +181,30 @@ class _MathVerifier:
 _VERIFIER = _MathVerifier()
 
 
-def math_reward(completion: str, answer: str) -> float:
-    """math-verify equivalence of ``answer`` (gold, parsed first) and the completion, in a worker."""
+def math_reward(completion: str, answer: str, final: bool = False) -> float:
+    """math-verify equivalence of ``answer`` (gold, parsed first) and the completion, in a worker;
+    ``final``: and the completion's answer no less evaluated than the gold (:func:`no_less_evaluated`)."""
     if len(completion) > MAX_CHARS or len(answer) > MAX_CHARS:
         return 0.0
     if _UNSAFE.search(completion) or _UNSAFE.search(answer):
         return 0.0
-    gold = answer if "\\boxed" in answer or answer.startswith("$") else f"${answer}$"
-    return float(_VERIFIER(*_percent_on_both_or_neither(gold, completion)))
+    gold = answer if "\\boxed" in answer or answer.startswith("$") else f"${_python_powers(answer)}$"
+    return float(_VERIFIER(*_percent_on_both_or_neither(gold, completion), final))
+
+
+_POWER = re.compile(r"\*\*\s*(\d+|[A-Za-z]\w*|\([^()]*\))")
+
+
+def _python_powers(answer: str) -> str:
+    """``x**2`` (SymPy's and Python's power, as mathematics_dataset writes answers) as LaTeX ``x^{2}``:
+    math-verify reads a plain answer as LaTeX, where ``x**2 - x - 2`` parses as 2."""
+    return _POWER.sub(r"^{\1}", answer)
+
+
+def math_final_reward(completion: str, answer: str) -> float:
+    """``math``, and the answer must be written out: no more numeric literals, operators or brackets
+    than the gold answer (for tasks whose question is itself an expression equal to the answer)."""
+    return math_reward(completion, answer, final=True)
 
 
 _PERCENT = re.compile(r"\\?%")
@@ -178,5 +218,6 @@ def _percent_on_both_or_neither(gold: str, pred: str) -> tuple[str, str]:
     return gold, pred
 
 
-REWARDS: dict[str, Callable[[str, str], float]] = {"number": number_reward, "math": math_reward}
+REWARDS: dict[str, Callable[[str, str], float]] = {"number": number_reward, "math": math_reward,
+                                                   "math-final": math_final_reward}
 """Reward name -> ``fn(completion, answer) -> float``."""
