@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from bench.learning_common import RESULTS, first_reaching, run, save
@@ -91,12 +92,16 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"run these seeds one after another and report across them (no value: {FRESH_SEEDS})")
     ap.add_argument("--long", type=int, default=2, help="with --seeds: how many run --minutes; the rest --short-minutes")
     ap.add_argument("--short-minutes", type=float, default=15.0)
+    ap.add_argument("--report", default="learning_speed_seeds",
+                    help="with --seeds: the report's name in docs/results (NAME.json); per-seed logs keep their names")
     args = ap.parse_args(argv)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", args.report):
+        ap.error(f"--report {args.report!r}: a file name (letters, digits, _ . -), without a folder")
     out = Path(args.output)
     if args.seeds is not None:
         report = across_seeds(args.seeds or list(FRESH_SEEDS), args.long, args.short_minutes, args.minutes, out,
                               args.sets)
-        (RESULTS / "learning_speed_seeds.json").write_text(json.dumps(report, indent=2) + "\n")
+        (RESULTS / f"{args.report}.json").write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps({k: v for k, v in report.items() if k != "per_seed"}, indent=2))
         return 0
     evals = run(out, SPEED_SETS + args.sets, args.minutes)

@@ -1,5 +1,7 @@
 """``bench.learning_speed``'s verdict: the wall-clock target and its machine-independent companions."""
 
+import pytest
+
 from bench.learning_speed import KEY, verdict
 
 
@@ -24,3 +26,11 @@ def test_a_late_or_falling_run_misses_the_target():
     assert not falling["target_met"] and falling["min_accuracy_after_reaching_70"] == 0.69
     never = verdict(_evals([(0, 0.8, 0.02), (10, 6.6, 0.5)]), 15)
     assert not never["target_met"] and never["iteration_at_70"] is None
+
+
+def test_report_name_is_checked_before_any_run(capsys):
+    from bench import learning_speed
+
+    with pytest.raises(SystemExit) as e:
+        learning_speed.main(["--seeds", "15", "--report", "../elsewhere"])
+    assert e.value.code == 2 and "--report '../elsewhere'" in capsys.readouterr().err
