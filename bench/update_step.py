@@ -21,6 +21,7 @@ About 10 minutes on the 2-core CPU.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -78,19 +79,13 @@ def attention_rows(rounds: int) -> list[dict]:
                         times[impl].append(time.perf_counter() - t)
         row = {"shape": name, "task": task_name, "prompt_tokens_max": plen, "completion_tokens": clen,
                "sequences_per_step": len(idx), "micro_batch_size": micro,
-               "auto_picks": U.choose_attention(model, build_auto(cfg), batch),
+               "auto_picks": U.choose_attention(model, dataclasses.replace(cfg, attention="auto"), batch),
                "sdpa_s": [round(x, 3) for x in times["sdpa"]], "eager_s": [round(x, 3) for x in times["eager"]],
                "ratio_eager_to_sdpa": round(statistics.median(e / s for e, s in zip(times["eager"], times["sdpa"])), 3)}
         print(json.dumps(row), flush=True)
         rows.append(row)
         del model, opt
     return rows
-
-
-def build_auto(cfg):
-    import dataclasses
-
-    return dataclasses.replace(cfg, attention="auto")
 
 
 def adamw_row(rounds: int) -> dict:

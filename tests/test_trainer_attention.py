@@ -31,7 +31,7 @@ def test_auto_picks_eager_only_for_short_sequences_on_a_cpu(policy):
     assert U.choose_attention(model, cfg, _batch(30, U.EAGER_MAX_LEN - 29)) == "sdpa"
     # the memory cap: the same lengths with a micro-batch whose scores would pass EAGER_MAX_BYTES
     c = model.config
-    per_seq = 6 * c.num_attention_heads * 300 * 330 * c.num_hidden_layers
+    per_seq = U.SAVED_BYTES_PER_SCORE * c.num_attention_heads * 300 * 330 * c.num_hidden_layers
     big = dataclasses.replace(cfg, micro_batch_size=U.EAGER_MAX_BYTES // per_seq + 1)
     assert U.choose_attention(model, big, _batch(30, 300, n=big.micro_batch_size)) == "sdpa"
     assert U.choose_attention(model, big, _batch(30, 300, n=2)) == "eager"  # the micro-batch is the batch

@@ -41,11 +41,9 @@ class TrainConfig:
     ``sdpa`` (torch's scaled_dot_product_attention, transformers' default), ``eager`` (matmul,
     softmax, matmul) or ``auto``: eager on a CPU for short sequences (prompt + completion at most
     ``trainer.update.EAGER_MAX_LEN`` tokens, the saved attention scores of a micro-batch at most
-    ``EAGER_MAX_BYTES``), else sdpa. On this 2-core CPU torch's sdpa backward took 18 ms per layer
-    call on add2's short sequences (a profile of one default step: 2.1 of its 9.7 s), and eager
-    made a default add2 optimizer step 0.77 times as long, one with 128-token completions 0.88,
-    256 tokens 0.91 and 512 tokens 1.12 (``python -m bench.update_step``;
-    docs/results/update_step.json)."""
+    ``EAGER_MAX_BYTES``), else sdpa: on this 2-core CPU torch's sdpa backward costs a fixed ~18 ms
+    per layer call that dominates short sequences (measured by ``python -m bench.update_step``;
+    docs/trainer.md, "Kernels of the update", has the ratios)."""
     device: str = "auto"
     """Where the training model (and the ``hf`` sampler) runs: ``auto`` (``cuda`` when a GPU is
     visible, else ``cpu``), ``cpu``, ``cuda`` or ``cuda:N``."""

@@ -138,7 +138,8 @@ def lr_factor(cfg: TrainConfig, s: int) -> float:
 def make_optimizer(model, cfg: TrainConfig):
     # fused where torch has the kernel for the parameters' device and dtype (CPU and CUDA): one pass
     # instead of a dozen kernels per tensor (bench/update_step.py); the same update up to rounding
-    # order and the same state_dict, so checkpoints of either kind resume in the other
+    # order and the same state keys, so a checkpoint saved before this loads (and keeps the
+    # foreach step it was saved with: load_state_dict restores the param-group flags)
     kw = dict(lr=cfg.lr, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)
     try:
         opt = torch.optim.AdamW(model.parameters(), fused=True, **kw)

@@ -74,12 +74,15 @@ def _forward_hidden(model, prompts, completions, pad_id: int):
 
 
 EAGER_MAX_LEN = 384
-"""``attention=auto``: the longest prompt + completion (tokens) trained with eager attention on a CPU
-(measured there, prompts of 65 tokens: eager took 0.91 of sdpa's step time with 256-token
-completions and 1.12 with 512: docs/results/update_step.json)."""
+"""``attention=auto``: the longest prompt + completion (tokens) trained with eager attention on a CPU:
+between the 256- and 512-token completions of docs/results/update_step.json, where eager stops
+being the faster one."""
 EAGER_MAX_BYTES = 2 << 30
 """``attention=auto``: the most memory eager attention may keep for the backward of one micro-batch
-(its scores and probabilities, about 6 bytes per score per layer; sdpa keeps none of it)."""
+(sdpa keeps none of it)."""
+SAVED_BYTES_PER_SCORE = 6
+"""What eager attention keeps per attention score and layer for the backward: transformers'
+softmax output in float32 (4 bytes) and its bfloat16 copy that multiplies the values (2)."""
 
 
 def choose_attention(model, cfg, batch: Batch) -> str:
@@ -91,7 +94,7 @@ def choose_attention(model, cfg, batch: Batch) -> str:
     c = getattr(model.config, "get_text_config", lambda: model.config)()
     p, r = max(len(x) for x in batch.prompts), batch.response_mask.shape[1]
     scores = min(cfg.micro_batch_size, len(batch)) * c.num_attention_heads * r * (p + r) * c.num_hidden_layers
-    return "eager" if p + r <= EAGER_MAX_LEN and 6 * scores <= EAGER_MAX_BYTES else "sdpa"
+    return "eager" if p + r <= EAGER_MAX_LEN and SAVED_BYTES_PER_SCORE * scores <= EAGER_MAX_BYTES else "sdpa"
 
 
 @contextlib.contextmanager
