@@ -25,11 +25,15 @@ class TrainConfig:
     backend: str = "auto"
     """Rollout backend: ``vllm`` (in-process vllm.LLM), ``hf`` (transformers generate) or ``auto``
     (vllm if importable, else hf: vLLM samples faster, on this 2-core CPU too; see docs/trainer.md)."""
-    dtype: str = "bfloat16"
-    """Compute dtype of training and sampling: ``bfloat16`` or ``float32`` (the loss is float32 either
-    way). bfloat16 with ``mixed_precision`` (the default): a default add2 iteration on the 2-core CPU
-    (AVX512-BF16) took 25.9 s with vllm and 24.5 s with hf, against 39.9 s and 35.3 s in float32.
-    On a CPU without bfloat16 instructions use ``float32``."""
+    dtype: str = "auto"
+    """Compute dtype of training and sampling: ``bfloat16``, ``float32`` (the loss is float32 either
+    way) or ``auto`` (the default): bfloat16 where the hardware computes it natively (a CUDA GPU with
+    bfloat16 support; a CPU with AVX512-BF16 or AMX), else float32. ``build_config`` resolves it, so
+    config.json records the dtype a run used. bfloat16 with ``mixed_precision``: a default add2
+    iteration on an AVX512-BF16 2-core CPU took 25.9 s with vllm and 24.5 s with hf, against 39.9 s and
+    35.3 s in float32; on an AVX2-only CPU (AMD EPYC) torch's bfloat16 matmul ran at 1.2 GFLOP/s
+    against 173 in float32, and the default run about ten times slower than in float32
+    (``python -m bench.cpu_dtype``; docs/trainer.md)."""
     mixed_precision: bool = True
     """With ``dtype=bfloat16``: keep the weights, gradients and AdamW state in float32 and run the
     forward passes under ``torch.autocast(bfloat16)`` (verl's FSDP default), while vLLM samples in
@@ -229,18 +233,20 @@ _SMOKE = dict(
     model="tiny-llama", backend="hf", task="copy-digit", prompts_per_step=4, group_size=4, mini_batches=2,
     micro_batch_size=8, max_new_tokens=1, temperature=0.1, steps=4, eval_every=2, eval_size=16, test_size=16, eval_k=2,
     eval_temperature=0.1, save_every=2, lr=1e-4, warmup_steps=1, chat_template=False,
+    dtype="bfloat16",  # the tests' runs compute alike on every CPU (``auto`` would pick per machine)
 )
 _R1_DISTILL = dict(
     # DeepSeek-R1-Distill-Qwen-1.5B on one GPU with vLLM colocated (sleep mode between phases),
     # in the spirit of the paper's DAPO-Math-17k runs: 8k-token responses, 8 × 16 rollouts per
     # step, 4 mini-batches (off-policy updates so that DGPO's boundary weights act), lr 1e-6.
-    # (dtype bfloat16 with mixed_precision, the defaults: a pure-bfloat16 AdamW step at lr 1e-6 rounds away)
+    # dtype bfloat16 with mixed_precision (set, not ``auto``: the CPU rehearsal runs it as set; a pure-
+    # bfloat16 AdamW step at lr 1e-6 rounds away)
     # One 8k-token sequence per micro-batch: about 23 GB of activations for the 1.5B model.
     model="/path/to/DeepSeek-R1-Distill-Qwen-1.5B", backend="vllm", system_prompt="default",
     # DAPO-Math-17k's columns: prompt (a chat list), reward_model {ground_truth, style}, data_source, ...
     task="/path/to/dapo-math-17k.parquet", prompt_field="prompt", answer_field="reward_model.ground_truth",
     prompt_suffix=" Please reason step by step, and put your final answer within \\boxed{}.",
-    reward="math", max_new_tokens=8192, temperature=1.0, prompts_per_step=32, group_size=16,
+    reward="math", dtype="bfloat16", max_new_tokens=8192, temperature=1.0, prompts_per_step=32, group_size=16,
     mini_batches=4, micro_batch_size=1, lr=1e-6, min_lr_ratio=1.0, warmup_steps=10, steps=500, eval_every=25,
     eval_size=500, eval_k=8, eval_temperature=0.6, save_every=25, vllm_gpu_memory_utilization=0.5,
     logprob_chunk=2048,
@@ -295,7 +301,31 @@ def build_config(preset: str = "default", sets: list[str] | None = None) -> Trai
     for key, value in recommended_settings(cfg.task).items():
         if key not in chosen:
             setattr(cfg, key, value)
+    cfg.dtype = resolve_dtype(cfg.dtype, cfg.device)
     return cfg
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX tiles), as torch sees it.
+
+    Without either (AVX2-only x86, e.g. many AMD EPYC VMs), torch's CPU bfloat16 matmul falls back to
+    a slow path: 1.2 GFLOP/s against 173 in float32 on such a 2-core VM (``python -m bench.cpu_dtype``)."""
+    import torch
+
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """``auto`` -> ``bfloat16`` where the training device computes it natively, else ``float32``;
+    any other value is returned as it is (``validate`` checks it)."""
+    if dtype != "auto":
+        return dtype
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    return "bfloat16" if cpu_has_bf16() else "float32"
 
 
 _ADDED_LATER = {"min_lr_ratio": 1.0, "test_size": 0, "eval_cache": "", "filter_groups": False, "attention": "sdpa"}
@@ -374,7 +404,7 @@ _TEXT, _NAME = Domain(str), Domain(str, empty_ok=False)
 DOMAINS: dict[str, Domain] = {
     "model": _NAME, "backend": Domain(str, choices=("auto", "vllm", "hf")),
     "attention": Domain(str, choices=("auto", "eager", "sdpa")),
-    "dtype": Domain(str, choices=("float32", "bfloat16")), "mixed_precision": Domain(bool),
+    "dtype": Domain(str, choices=("auto", "float32", "bfloat16")), "mixed_precision": Domain(bool),
     "device": _NAME, "max_new_tokens": _POS_INT, "temperature": _POSITIVE,
     "top_p": Domain(float, low=0, high=1, open_low=True), "chat_template": Domain(bool), "system_prompt": _TEXT,
     "vllm_gpu_memory_utilization": Domain(float, low=0, high=1, open_low=True), "vllm_sleep": Domain(bool),

@@ -12,6 +12,7 @@ entropy bonus, and on a CPU the defaults are scaled down (SmolLM2-135M, arithmet
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -23,7 +24,7 @@ from tqdm import tqdm
 import dgpo_ref
 
 from . import checkpoint, plot, runlog
-from .config import TrainConfig, resolve_device, validate
+from .config import TrainConfig, resolve_device, resolve_dtype, validate
 from .evaluation import evaluate_splits, initial_eval_key
 from .models import check_model_name, load_policy, resolve_model
 from .rewards import REWARDS
@@ -288,6 +289,8 @@ def update_phase(model, opt, sched, batch: Batch, cfg: TrainConfig, pad_id: int,
 def train(cfg: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: bool = False) -> dict:
     """Train per ``cfg`` into ``run_dir``; returns the last evaluation. Bad input raises before heavy work."""
     t0 = time.time()
+    if cfg.dtype == "auto":  # a TrainConfig built by hand (build_config resolves it)
+        cfg = dataclasses.replace(cfg, dtype=resolve_dtype(cfg.dtype, cfg.device))
     validate(cfg)
     check_model_name(cfg.model)
     check_sink(cfg)
