@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 from pathlib import Path
 
 from bench.common import run_child
 
 PHASES = {"rollout": "time/rollout", "old_logprobs": "time/old_logprob", "weight_push": "time/push"}
+STEPS = 4
+"""Iterations per child: the first pays warm-up, the report averages the others."""
+ROUNDS = 2
+"""Children per backend in ``dgpo bench``'s trainer section, alternating hf, vllm, hf, vllm."""
 
 
 def measure(preset: str, steps: int, sets: list[str]) -> dict:
@@ -39,12 +44,33 @@ def measure(preset: str, steps: int, sets: list[str]) -> dict:
                            "total_s": round(total, 3), "tokens": rows[0]["tokens"],
                            "tokens_per_s_overall": round(rows[0]["tokens"] / total, 1),
                            "rollout_tokens_per_s": round(rows[0]["tokens_per_s"], 1)})
+    steady = iterations[1:] or iterations
+    mean = {k: round(sum(it["seconds"][k] for it in steady) / len(steady), 3) for k in steady[0]["seconds"]}
+    total = sum(mean.values())
+    tokens = sum(it["tokens"] for it in steady) / len(steady)
+    summary = {"iterations": [it["iteration"] for it in steady], "seconds": mean, "total_s": round(total, 3),
+               "tokens": round(tokens, 1), "tokens_per_s_overall": round(tokens / total, 1)}
     keys = ("model", "backend", "dtype", "prompts_per_step", "group_size", "max_new_tokens", "mini_batches",
             "micro_batch_size", "loss")
     config = {k: getattr(cfg, k) for k in keys}
     if resolved:
         config["backend"] = f"{cfg.backend} -> {resolved}" if resolved != cfg.backend else resolved
-    return {"preset": preset, "config": config, "iterations": iterations}
+    return {"preset": preset, "config": config, "iterations": iterations, "steady": summary}
+
+
+def paired_backends(rows: list[dict]) -> dict | None:
+    """Default-preset children in the order they ran (hf, vllm, hf, vllm, ...): per round, vllm's
+    steady-state seconds over hf's, for the whole iteration and for the update phase; None without a pair."""
+    hf = [r for r in rows if r["preset"] == "default" and r["config"]["backend"].endswith("hf") and "steady" in r]
+    vl = [r for r in rows if r["preset"] == "default" and r["config"]["backend"].endswith("vllm") and "steady" in r]
+    pairs = list(zip(hf, vl))
+    if not pairs:
+        return None
+    out = {}
+    for key, seconds in (("total", lambda r: r["steady"]["total_s"]), ("updates", lambda r: r["steady"]["seconds"]["updates"])):
+        ratios = [seconds(v) / seconds(h) for h, v in pairs]
+        out[key] = {"per_round": [round(x, 3) for x in ratios], "median": round(statistics.median(ratios), 3)}
+    return out
 
 
 def run(presets=("smoke", "default"), steps: int = 2, progress=None, variants=()) -> list[dict]:

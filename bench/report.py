@@ -133,20 +133,29 @@ def rollout_lines(rows) -> list[str]:
 
 
 def trainer_lines(rows: list[dict]) -> list[str]:
+    from bench.bench_trainer import paired_backends
+
     out = ["## 4. One trainer iteration, broken down", "",
-           "The real trainer (`trainer.loop.train`), evaluation off, phase times from its metrics.jsonl; "
-           "the last iteration (the first pays warm-up). The backend column names the backend each run used "
-           "(`auto` resolves to vllm when importable, else hf: trainer.rollout.choose_backend).", ""]
+           "The real trainer (`trainer.loop.train`), evaluation off, phase times from its metrics.jsonl, one "
+           "fresh child process per row, in the order they ran (the default preset alternates hf and vllm); "
+           "the mean of the iterations after the first, which pays warm-up. The backend column names the "
+           "backend each run used (`auto` resolves to vllm when importable, else hf: "
+           "trainer.rollout.choose_backend).", ""]
     table = []
     for r in rows:
-        it = r["iterations"][-1]
+        it = r.get("steady", r["iterations"][-1])  # reports saved before the steady mean: the last iteration
         s = it["seconds"]
         c = r["config"]
-        table.append([r["preset"], c["model"], c["backend"], f"{c['prompts_per_step']}x{c['group_size']}",
+        table.append([r["preset"], c["model"], c["backend"], c.get("dtype", "-"), f"{c['prompts_per_step']}x{c['group_size']}",
                       c["max_new_tokens"], s["rollout"], s["old_logprobs"], s["updates"], s["weight_push"],
                       it["total_s"], it["tokens"], it["tokens_per_s_overall"]])
-    out += _table(["preset", "model", "backend", "prompts x G", "max new", "rollout s", "old log-probs s",
+    out += _table(["preset", "model", "backend", "dtype", "prompts x G", "max new", "rollout s", "old log-probs s",
                    "updates s", "weight push s", "total s", "tokens", "tokens/s overall"], table)
+    paired = paired_backends(rows)
+    if paired:
+        out += ["", f"- vllm / hf, paired by round: whole iteration {paired['total']['per_round']} (median "
+                    f"{paired['total']['median']}), update phase {paired['updates']['per_round']} (median "
+                    f"{paired['updates']['median']})."]
     return out + [""]
 
 

@@ -58,8 +58,10 @@ def _trainer(quick: bool, progress):
 
     if not vllm_available():
         return bench_trainer.run(("smoke", "default"), steps=3, progress=progress)
-    variants = [("default", ["backend=hf"]), ("default", ["backend=vllm"])]  # both backends, side by side
-    return bench_trainer.run(("smoke",), steps=3, progress=progress, variants=variants)
+    # both backends, side by side: alternating children, ROUNDS of each, so that a change of the machine's
+    # speed during the section hits both (the report pairs them round by round)
+    variants = [("default", [f"backend={b}"]) for _ in range(bench_trainer.ROUNDS) for b in ("hf", "vllm")]
+    return bench_trainer.run(("smoke",), steps=bench_trainer.STEPS, progress=progress, variants=variants)
 
 
 VERL_PYTHON = ROOT / ".venv-verl" / "bin" / "python"
