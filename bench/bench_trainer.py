@@ -61,9 +61,8 @@ def measure(preset: str, steps: int, sets: list[str]) -> dict:
 def paired_backends(rows: list[dict]) -> dict | None:
     """Default-preset children in the order they ran (hf, vllm, hf, vllm, ...): per round, vllm's
     steady-state seconds over hf's, for the whole iteration and for the update phase; None without a pair."""
-    hf = [r for r in rows if r["preset"] == "default" and r["config"]["backend"].endswith("hf") and "steady" in r]
-    vl = [r for r in rows if r["preset"] == "default" and r["config"]["backend"].endswith("vllm") and "steady" in r]
-    pairs = list(zip(hf, vl))
+    default = [r for r in rows if r["preset"] == "default" and "steady" in r]
+    pairs = list(zip(*([r for r in default if r["config"]["backend"].endswith(b)] for b in ("hf", "vllm"))))
     if not pairs:
         return None
     out = {}

@@ -25,8 +25,7 @@ import time
 from pathlib import Path
 
 from bench.common import machine
-
-RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
+from bench.learning_common import RESULTS
 
 
 def _time(fn) -> float:

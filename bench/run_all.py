@@ -57,7 +57,7 @@ def _trainer(quick: bool, progress):
     from trainer.rollout import vllm_available
 
     if not vllm_available():
-        return bench_trainer.run(("smoke", "default"), steps=3, progress=progress)
+        return bench_trainer.run(("smoke", "default"), steps=bench_trainer.STEPS, progress=progress)
     # both backends, side by side: alternating children, ROUNDS of each, so that a change of the machine's
     # speed during the section hits both (the report pairs them round by round)
     variants = [("default", [f"backend={b}"]) for _ in range(bench_trainer.ROUNDS) for b in ("hf", "vllm")]

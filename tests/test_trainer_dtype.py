@@ -51,7 +51,3 @@ def test_bad_dtype_is_one_line_naming_the_choices():
     with pytest.raises(ValueError, match=r"^unknown dtype 'float16'; choose from 'auto', 'float32', 'bfloat16'$"):
         C.validate(build_config("default", ["dtype=float16"]))
 
-
-def test_this_machine_resolves_as_its_cpu_says():
-    want = "bfloat16" if (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()) else "float32"
-    assert resolve_dtype("auto", "cpu") == want

@@ -31,9 +31,8 @@ class TrainConfig:
     bfloat16 support; a CPU with AVX512-BF16 or AMX), else float32. ``build_config`` resolves it, so
     config.json records the dtype a run used. bfloat16 with ``mixed_precision``: a default add2
     iteration on an AVX512-BF16 2-core CPU took 25.9 s with vllm and 24.5 s with hf, against 39.9 s and
-    35.3 s in float32; on an AVX2-only CPU (AMD EPYC) torch's bfloat16 matmul ran at 1.2 GFLOP/s
-    against 173 in float32, and the default run about ten times slower than in float32
-    (``python -m bench.cpu_dtype``; docs/trainer.md)."""
+    35.3 s in float32; on an AVX2-only CPU bfloat16 is far slower than float32 (``python -m
+    bench.cpu_dtype``; figures in docs/trainer.md, "Precision")."""
     mixed_precision: bool = True
     """With ``dtype=bfloat16``: keep the weights, gradients and AdamW state in float32 and run the
     forward passes under ``torch.autocast(bfloat16)`` (verl's FSDP default), while vLLM samples in
@@ -308,8 +307,8 @@ def build_config(preset: str = "default", sets: list[str] | None = None) -> Trai
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX tiles), as torch sees it.
 
-    Without either (AVX2-only x86, e.g. many AMD EPYC VMs), torch's CPU bfloat16 matmul falls back to
-    a slow path: 1.2 GFLOP/s against 173 in float32 on such a 2-core VM (``python -m bench.cpu_dtype``)."""
+    Without either (AVX2-only x86, e.g. AMD EPYC VMs), torch's CPU bfloat16 matmul falls back to a slow
+    path (``python -m bench.cpu_dtype``; docs/trainer.md, "Precision")."""
     import torch
 
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
