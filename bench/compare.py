@@ -3,7 +3,8 @@
 Every run is one ``dgpo train`` process on the same setting and the same budget of optimizer steps
 (not wall clock, so that runs sharing a machine stay comparable); a method and its rival with the
 same seed see the same training problems in the same order and are scored on the same validation and
-test problems (the held-out splits do not depend on the seed). Runs go ``--jobs`` at a time, each
+test problems (a built-in task's held-out splits do not depend on the seed; a ``mathematics:*``
+task draws them per seed, so each seed's runs share theirs). Runs go ``--jobs`` at a time, each
 with an equal share of the CPU threads. The command is resumable: a finished run is skipped, a
 partial one continues from its last checkpoint, so a comparison can span several sessions. A finished
 run's logs (config, eval.jsonl, metrics.jsonl, the final per-problem test rewards) are copied into
