@@ -170,7 +170,12 @@ def commands_lines(rows: dict) -> list[str]:
 def gpu_lines(g: dict) -> list[str]:
     name = g["machine"].get("cuda") or "GPU"
     out = [f"## GPU: {name}", "", "From `bash bench/gpu_check.sh` on the GPU machine (bench/gpu_check.py; raw numbers "
-           "in bench/results/gpu_h200.json). Same code as the CPU sections.", ""]
+           f"in bench/results/gpu_h200.json): {g.get('note', 'no note recorded')}."]
+    if any("ratio_to_plain" not in row for row in g["sections"].get("loss", [])):
+        out[-1] += (" **Older than the CPU sections:** its loss table predates the compiled fast path and the "
+                    "plain-clipping baseline (ratios are to dgpo_ref's own eager `grpo`), so it says nothing about "
+                    "the loss as it is now; it is replaced by the next run on a GPU.")
+    out.append("")
     out += machine_lines(g["machine"], f"{name} machine")
     s = g["sections"]
     if "loss" in s:
@@ -218,12 +223,19 @@ NOTES = """## Notes: what was built and tried
   caches compiled graphs on disk (a later process loads them instead of compiling). It passes the
   generated conformance suite for every registry method (`dgpo conformance --impl
   dgpo_ref.fast:compiled_only --method M`; logs in docs/results/conformance_fast/) and matches the
-  reference to float rounding (tests/test_fast.py). What the metrics cost: their maxima and shifted
-  sums add loops that recompute the method's terms; with `metrics=False` (what a trainer's inner
-  micro-batches can pass) the call is below plain clipping, with them it is not yet. Tried and
-  slower: the metrics as a second compiled graph over per-token outputs of the first (writing those
-  outputs costs more than recomputing), and inductor's materialization thresholds lowered
-  (`realize_cpu_opcount_threshold` 10, `realize_reads_threshold` 2).
+  reference to float rounding (tests/test_fast.py). What made it cheaper than plain clipping
+  (2026-12-04; found with `perf record` on the kernel's OpenMP loops, then measured A/B in one
+  process): the region codes are int32, not int8 (inductor's CPU code handles int8 vectors and
+  their masks through slow conversions: the loop classifying tokens took more samples than any
+  other, and dgpo with checks and metrics went from about 1.2 to 0.62 of plain clipping); a bool
+  mask is used as it is (`mask != 0` on a bool tensor compares as int64); for calls that
+  synchronize, the coefficient's log-space form (−sign(A)·exp(log|A| + log V + log w), needed only
+  where V overflows) leaves the graph like the value's: a kernel evaluates both sides of a `where`,
+  so it cost two logs and an exp per token; a flag sends such a call to the reference's value,
+  coefficients and metrics; the metrics take r − 1 − log r and the ratio's mean from the r the call
+  already has. Tried and slower: the metrics as a second compiled graph over per-token outputs of
+  the first (writing those outputs costs more than recomputing), and inductor's materialization
+  thresholds lowered (`realize_cpu_opcount_threshold` 10, `realize_reads_threshold` 2).
 - **Log-probs (target 2).** dgpo_ref/logprobs.py: a custom autograd Function that saves only the
   inputs and the (T,) entropy and recomputes each chunk's log-softmax in backward, writing the
   closed-form gradient in place (about two chunk x V float32 buffers live). The alternative,

@@ -45,7 +45,16 @@ import torch
 
 from . import checks
 from .aggregate import form, weights
-from .loss import _coefficients, _direct_sum, _loss_value, _Surrogate, reference_policy_loss, validate
+from .loss import (
+    _coefficients,
+    _direct_coefficients,
+    _direct_sum,
+    _loss_value,
+    _Surrogate,
+    reference_parts,
+    reference_policy_loss,
+    validate,
+)
 from .method import Tokens
 from .metrics import METRIC_NAMES, unshifted_metric_values
 from .registry import get_spec
@@ -91,21 +100,24 @@ def wanted(name: str, log_prob) -> bool:
 
 
 def _fast_body(terms, log_p, old_log_p, ratio, adv, response_mask, agg, eps_low, eps_high, hp, overflow_at,
-               with_metrics, log_space_value):
+               with_metrics, log_space):
     """One call's value, per-token coefficients, input-check flags and metrics (inputs detached,
     in the compute dtype; ``ratio`` = exp(log_p − old_log_p) computed eagerly; ``response_mask`` as
     given; ``agg`` the 0-d tensor arguments of :func:`dgpo_ref.aggregate.weights`). The same
     functions as the reference, in one graph.
 
-    ``log_space_value`` False: the value is the direct sum only, and a fifth flag says it is not
-    finite (the caller, which reads the flags anyway, then takes the reference's value). The signed
-    log-sum-exp that would replace it needs a maximum over the tokens before its sum, two more passes
-    on every call for a case that almost never happens; it stays in the graph only for calls that do
-    not synchronize (no checks, no metrics)."""
+    ``log_space`` False: the value is the direct sum and the coefficients −A·V·w are formed directly
+    only, and a fifth flag says that either overflowed (the sum is not finite, or V = inf on a live
+    token; the caller, which reads the flags anyway, then takes the reference's value, coefficients
+    and metrics). Their log-space forms cost every call, for a case that almost never happens: the
+    signed log-sum-exp needs a maximum over the tokens before its sum (two more passes), and a
+    kernel evaluates both sides of a ``where``, so the coefficient's log(|A|) + log V + log w and its
+    exp would be computed for every token. They stay in the graph only for calls that do not
+    synchronize (no checks, no metrics)."""
     slack = checks.LOG_PROB_SLACK
-    mask = response_mask != 0
-    flags = torch.stack([
-        (mask & (response_mask != 1)).any(),
+    mask = response_mask if response_mask.dtype == torch.bool else response_mask != 0  # (bool != 0 compares as int64)
+    flags = torch.stack([  # a bool mask is 0/1 by its dtype (the graph is per mask dtype)
+        (mask & (response_mask != 1)).any() if response_mask.dtype != torch.bool else torch.zeros_like(mask[0, 0]),
         (mask & ~(torch.isfinite(log_p) & (log_p <= slack))).any(),
         (mask & ~(torch.isfinite(old_log_p) & (old_log_p <= slack))).any(),
         (mask & ~torch.isfinite(adv.expand_as(log_p))).any(),
@@ -117,16 +129,16 @@ def _fast_body(terms, log_p, old_log_p, ratio, adv, response_mask, agg, eps_low,
                           ratio=torch.where(mask, ratio, zero + 1))
     t = terms(tokens, eps_low=eps_low, eps_high=eps_high, **hp)
     live = mask & (adv != 0)
-    coef = _coefficients(t, adv, w, live)
-    if log_space_value:
-        value = _loss_value(t, adv, w, live)
+    if log_space:
+        coef, value = _coefficients(t, adv, w, live), _loss_value(t, adv, w, live)
     else:
-        value = _direct_sum(t, adv, w, live)
-        flags = torch.cat([flags, ~torch.isfinite(value).reshape(1)])
+        v = torch.exp(t.log_v)
+        coef, value = _direct_coefficients(v, adv, w, live), _direct_sum(t, adv, w, live)
+        flags = torch.cat([flags, (~torch.isfinite(value) | (live & torch.isinf(v)).any()).reshape(1)])
     stats = None
     if with_metrics:  # the last entry: whether the unshifted sums were exact enough (else the caller redoes them)
         stats, in_range = unshifted_metric_values(tokens.log_r, tokens.region, t.log_v, coef.abs() < overflow_at,
-                                                  mask, value)
+                                                  mask, value, ratio=tokens.ratio)
         stats = torch.cat([stats, in_range.to(stats.dtype).reshape(1)])
     return value, coef, flags, stats
 
@@ -252,14 +264,17 @@ def compiled_policy_loss(
         overflowed, host = host[4], host[5:]
         if metrics:
             stats = dict(zip(METRIC_NAMES, host[:-1]))
-        # the direct sum is not finite (+inf and -inf terms, or an overflow): the reference's log-space
-        # value; or a maximum log beyond ±80 (or NaN): the reference's max-shifted metrics
+        # the direct sum is not finite (+inf and -inf terms, or an overflow) or V overflowed on a
+        # live token: the reference's log-space value and coefficients (and the metrics, which
+        # count non-finite coefficients); or a maximum log beyond ±80 (or NaN): the reference's
+        # max-shifted metrics
         if overflowed or (metrics and not host[-1]):
-            ref_value, ref_stats = reference_policy_loss(
+            ref_value, ref_coef, ref_stats, _ = reference_parts(
                 name, log_prob=log_prob.detach(), old_log_prob=old_log_prob, advantages=advantages,
                 response_mask=response_mask, loss_agg_mode=loss_agg_mode, normalizer=normalizer,
                 loss_scale_factor=loss_scale_factor, check_inputs=False, metrics=metrics, **hparams)
-            value = ref_value.detach().to(value.dtype) if overflowed else value
+            if overflowed:
+                value, coef = ref_value.to(value.dtype), ref_coef.to(coef.dtype)
             stats = ref_stats if metrics else stats
     # the gradient flows to log_prob in its own dtype: autograd casts grad_output · coef to it
     loss = _Surrogate.apply(log_prob, value, coef).to(log_prob.dtype)

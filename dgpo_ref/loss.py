@@ -66,6 +66,11 @@ def _loss_value(terms: Terms, adv: torch.Tensor, w: torch.Tensor, live: torch.Te
     return torch.where(torch.isfinite(direct), direct, _signed_log_sum(log_mag, sign))
 
 
+def _direct_coefficients(v: torch.Tensor, adv: torch.Tensor, w: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
+    """−A·V·w per live token from V = exp(log V) (0 elsewhere): exact wherever V is finite."""
+    return torch.where(live, -adv * (v * w), torch.zeros_like(w))
+
+
 def _coefficients(terms: Terms, adv: torch.Tensor, w: torch.Tensor, live: torch.Tensor) -> torch.Tensor:
     """d loss / d log_prob per token: −A·V·w, exactly 0 where the token is not live.
 
@@ -73,9 +78,8 @@ def _coefficients(terms: Terms, adv: torch.Tensor, w: torch.Tensor, live: torch.
     only where |A|·V·w does not fit the compute dtype.
     """
     v = torch.exp(terms.log_v)
-    direct = -adv * (v * w)
     via_log = -torch.sign(adv) * torch.exp(torch.log(adv.abs()) + terms.log_v + torch.log(w))
-    return torch.where(live, torch.where(torch.isinf(v), via_log, direct), torch.zeros_like(w))
+    return torch.where(torch.isinf(v) & live, via_log, _direct_coefficients(v, adv, w, live))
 
 
 def validate(log_prob, old_log_prob, advantages, response_mask, normalizer, loss_scale_factor, read_tensors):
@@ -152,6 +156,18 @@ def reference_policy_loss(
     **hparams,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """:func:`policy_loss` evaluated eagerly, op by op: the oracle the compiled path is tested against."""
+    value, coef, stats, dtype = reference_parts(
+        name, log_prob=log_prob, old_log_prob=old_log_prob, advantages=advantages, response_mask=response_mask,
+        loss_agg_mode=loss_agg_mode, normalizer=normalizer, loss_scale_factor=loss_scale_factor,
+        check_inputs=check_inputs, metrics=metrics, **hparams)
+    loss = _Surrogate.apply(log_prob.to(dtype), value, coef)
+    return loss.to(log_prob.dtype), stats
+
+
+def reference_parts(name: str, *, log_prob, old_log_prob, advantages, response_mask, loss_agg_mode="token-mean",
+                    normalizer=None, loss_scale_factor=None, check_inputs=True, metrics=True, **hparams):
+    """The reference's value, per-token coefficients (d loss / d log_prob, compute dtype), metrics
+    and compute dtype, without autograd (the fast path takes them where its own overflowed)."""
     spec = get_spec(name)
     hp = spec.resolve(hparams)
     adv_in, mask, dtype, w = prepare(log_prob, old_log_prob, advantages, response_mask, loss_agg_mode,
@@ -167,8 +183,7 @@ def reference_policy_loss(
         live = mask & (adv != 0)
         value, coef = _loss_value(terms, adv, w, live), _coefficients(terms, adv, w, live)
         stats = loss_metrics(tokens, terms, coef.to(log_prob.dtype), mask, value) if metrics else {}
-    loss = _Surrogate.apply(log_prob.to(dtype), value, coef)
-    return loss.to(log_prob.dtype), stats
+    return value, coef, stats, dtype
 
 
 def dgpo_loss(

@@ -40,10 +40,13 @@ def classify(ratio: torch.Tensor, adv: torch.Tensor, eps_low: float, eps_high: f
 
     The comparison is made on the ratio r = exp(log r) in the compute dtype against the bounds
     1 - eps_low and 1 + eps_high rounded to that dtype (as PPO implementations clip r).
+    Codes are int32, not int8: the compiled fast path's CPU kernels (inductor) handle int8 vectors
+    and their masks through slow conversions, which made the region codes the costliest part of
+    its loss (docs/performance.md).
     """
     low = ratio < 1.0 - eps_low
     high = ratio > 1.0 + eps_high
-    region = torch.full(ratio.shape, IN, dtype=torch.int8, device=ratio.device)
+    region = torch.full(ratio.shape, IN, dtype=torch.int32, device=ratio.device)
     region = region.masked_fill(low & (adv < 0), LN).masked_fill(low & (adv >= 0), LP)
     return region.masked_fill(high & (adv > 0), HP).masked_fill(high & (adv <= 0), HN)
 

@@ -47,12 +47,14 @@ def _scaled_sum(top: torch.Tensor, shifted_sum: torch.Tensor) -> torch.Tensor:
     return torch.where(top == -torch.inf, 0.0, torch.where(top == torch.inf, torch.inf, out))
 
 
-def _exp_minus_1_minus(x: torch.Tensor) -> torch.Tensor:
-    """e^x − 1 − x without cancellation: its Taylor series for |x| < 0.5, else expm1(x) − x."""
+def _exp_minus_1_minus(x: torch.Tensor, e_x: torch.Tensor | None = None) -> torch.Tensor:
+    """e^x − 1 − x without cancellation: its Taylor series for |x| < 0.5, else expm1(x) − x, or
+    (e^x − 1) − x from ``e_x`` = e^x when given (for |x| ≥ 0.5, e^x − 1 loses no digits)."""
     poly = torch.full_like(x, _SERIES[-1])
     for c in reversed(_SERIES[:-1]):
         poly = poly * x + c
-    return torch.where(x.abs() < _SERIES_BELOW, poly * x * x, torch.expm1(x) - x)
+    far = torch.expm1(x) - x if e_x is None else (e_x - 1) - x
+    return torch.where(x.abs() < _SERIES_BELOW, poly * x * x, far)
 
 
 _UNSHIFTED_RANGE = 80.0
@@ -74,17 +76,21 @@ def metric_values(log_r: torch.Tensor, region: torch.Tensor, log_v: torch.Tensor
     return _values(log_r, region, log_v, finite, mask, loss, shift=True)[0]
 
 
-def unshifted_metric_values(log_r, region, log_v, finite, mask, loss) -> tuple[torch.Tensor, torch.Tensor]:
+def unshifted_metric_values(log_r, region, log_v, finite, mask, loss, ratio=None) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`metric_values` without the max shift, and whether that was exact enough.
 
     The same statistics with e^x summed directly: the maxima and the sums then need no second
     pass over the tokens, so the compiled fast path computes them in the loss's own loops. Valid when
     every maximum log (V per region, r) lies within ±80 (or the set is empty): the second value
-    is that condition as a 0-d bool tensor; where it is false the caller uses :func:`metric_values`."""
-    return _values(log_r, region, log_v, finite, mask, loss, shift=False)
+    is that condition as a 0-d bool tensor; where it is false the caller uses :func:`metric_values`.
+
+    ``ratio``: r = exp(log r) where the caller has it already (the fast path): the ratio's sum and
+    k3's r − 1 − log r for |log r| ≥ 0.5 (no cancellation there) then take it instead of two more
+    exponentials per token."""
+    return _values(log_r, region, log_v, finite, mask, loss, shift=False, ratio=ratio)
 
 
-def _values(log_r, region, log_v, finite, mask, loss, shift: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _values(log_r, region, log_v, finite, mask, loss, shift: bool, ratio=None) -> tuple[torch.Tensor, torch.Tensor | None]:
     f64 = torch.float64
     count = mask.sum().to(f64)
     denom = count.clamp(min=1)
@@ -113,8 +119,9 @@ def _values(log_r, region, log_v, finite, mask, loss, shift: bool) -> tuple[torc
             + _scaled_sum(top, torch.where(huge, e, 0.0).to(f64).sum())
         ratio_sum = _scaled_sum(top, torch.where(mask, e, 0.0).to(f64).sum())
     else:
-        k3 = torch.where(mask, _exp_minus_1_minus(x), 0.0).to(f64).sum()
-        ratio_sum = torch.where(mask, torch.exp(x), 0.0).to(f64).sum()
+        r = torch.exp(x) if ratio is None else ratio
+        k3 = torch.where(mask, _exp_minus_1_minus(x, r), 0.0).to(f64).sum()
+        ratio_sum = torch.where(mask, r, 0.0).to(f64).sum()
     values += [
         (-x).to(f64).sum() / denom,
         k3 / denom,

@@ -111,6 +111,24 @@ def test_cancelling_overflows_give_the_reference_value_in_every_mode(check_input
         assert got[2]["loss"] == ref[2]["loss"]
 
 
+@pytest.mark.parametrize("check_inputs, metrics", [(True, True), (False, True), (True, False), (False, False)])
+def test_overflowing_v_with_a_finite_coefficient_in_every_mode(check_inputs, metrics):
+    """V = e^95 overflows float32 but |A|·V·w does not (A = -0.01, w = 1/N): the gradient entry is the
+    finite log-space product. The graph forms it itself when the call does not synchronize;
+    otherwise a flag sends the call to the reference's coefficients."""
+    inputs = _inputs(torch.float32, seed=11)
+    lp, old = inputs["log_prob"].clone(), inputs["old_log_prob"].clone()
+    lp[1, 0], old[1, 0] = -1.0, -96.0                     # HN (A < 0): V = r = e^95
+    inputs["advantages"][1] = -0.01
+    inputs["response_mask"][1, 0] = True
+    ref, got = _both({**inputs, "log_prob": lp, "old_log_prob": old}, check_inputs=check_inputs, metrics=metrics)
+    assert torch.isfinite(ref[1]).all() and ref[1][1, 0].abs() > 1e35  # finite only through log space
+    torch.testing.assert_close(got[1], ref[1])
+    torch.testing.assert_close(got[0], ref[0])
+    if metrics:
+        assert got[2]["nonfinite_tokens"] == ref[2]["nonfinite_tokens"] == 0
+
+
 def test_without_metrics_returns_empty_dict_and_same_gradient():
     inputs = _inputs(torch.float32, seed=2)
     ref, _ = _both(inputs)

@@ -76,13 +76,15 @@ def test_metrics_match_the_float64_definitions(case, dtype):
     _assert_matches(metric_values(*args), _float64_oracle(*args))
 
 
+@pytest.mark.parametrize("given_ratio", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_unshifted_metrics_match_where_they_claim_to(case, dtype):
+def test_unshifted_metrics_match_where_they_claim_to(case, dtype, given_ratio):
     """The fast path's unshifted sums: equal to the definitions when in range, and they say when not
-    (then the fast path uses metric_values); out of range exactly in the two extreme cases."""
+    (then the fast path uses metric_values); out of range exactly in the two extreme cases. With
+    r = exp(log r) given (as the fast path passes it), k3 and the ratio's mean are taken from it."""
     args = _case(case, dtype)
-    values, in_range = unshifted_metric_values(*args)
+    values, in_range = unshifted_metric_values(*args, ratio=torch.exp(args[0]) if given_ratio else None)
     assert bool(in_range) == (case not in ("overflowing-ratio", "huge-and-tiny-v"))
     if in_range:
         _assert_matches(values, _float64_oracle(*args))
