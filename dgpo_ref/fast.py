@@ -115,9 +115,13 @@ def _fast_body(terms, log_p, old_log_p, ratio, adv, response_mask, agg, eps_low,
     exp would be computed for every token. They stay in the graph only for calls that do not
     synchronize (no checks, no metrics)."""
     slack = checks.LOG_PROB_SLACK
-    mask = response_mask if response_mask.dtype == torch.bool else response_mask != 0  # (bool != 0 compares as int64)
-    flags = torch.stack([  # a bool mask is 0/1 by its dtype (the graph is per mask dtype)
-        (mask & (response_mask != 1)).any() if response_mask.dtype != torch.bool else torch.zeros_like(mask[0, 0]),
+    if response_mask.dtype == torch.bool:  # 0/1 by its dtype (the graph is per mask dtype); != 0 would compare as int64
+        mask, not_0_or_1 = response_mask, torch.zeros((), dtype=torch.bool, device=response_mask.device)
+    else:
+        mask = response_mask != 0
+        not_0_or_1 = (mask & (response_mask != 1)).any()
+    flags = torch.stack([
+        not_0_or_1,
         (mask & ~(torch.isfinite(log_p) & (log_p <= slack))).any(),
         (mask & ~(torch.isfinite(old_log_p) & (old_log_p <= slack))).any(),
         (mask & ~torch.isfinite(adv.expand_as(log_p))).any(),

@@ -145,6 +145,7 @@ def test_without_metrics_returns_empty_dict_and_same_gradient():
     dict(advantages=torch.full((6,), float("nan"))),
     dict(log_prob=torch.full((6, 40), 0.5, dtype=torch.float64)),
     dict(normalizer=-1.0),
+    dict(response_mask=torch.where(torch.arange(40) < 30, 1.0, 0.5).expand(6, 40)),  # a float mask, not 0/1
     dict(loss_agg_mode="nope"),
 ])
 def test_bad_inputs_raise_the_reference_error(bad):
