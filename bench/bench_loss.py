@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from bench.common import paired_ratios, sample_side_by_side
+from bench.common import paired_ratios, round_ratios, sample_side_by_side
 from dgpo_ref import policy_loss
 from dgpo_ref.fast import compiled_only
 from dgpo_ref.loss import reference_policy_loss
@@ -32,6 +32,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 METHODS = ("grpo", "dgpo", "cispo", "gppo")
 SHAPES = ((64, 4096), (8, 32768))
 BASE = "plain-clip"
+TARGET_CANDIDATES = ("dgpo", "dgpo/nocheck-nometrics")
+"""Candidates held to the target: their ratio in every round is kept (the report counts the rounds meeting it)."""
 
 
 def make_inputs(batch: int, length: int, dtype: torch.dtype, device: str, seed: int = 0) -> dict:
@@ -120,6 +122,8 @@ def run(shapes=SHAPES, device: str = "cpu", dtypes=("float32", "bfloat16"),
                 "regions": region_fractions(inputs), "compile_s": compiled,
                 "ms": {k: round(statistics.median(v) * 1e3, 3) for k, v in samples.items()},
                 "ratio_to_plain": {k: round(v, 3) for k, v in paired_ratios(samples, BASE).items()},
+                "round_ratios": {k: [round(x, 4) for x in v] for k, v in round_ratios(samples, BASE).items()
+                                 if k in TARGET_CANDIDATES},
             })
             if progress is not None:
                 progress(rows[-1])

@@ -91,7 +91,7 @@ def make_inputs(batch: int, length: int, dtype: torch.dtype, seed: int = 0) -> d
 def run(shapes=SHAPES, dtypes=("float32", "bfloat16"), repeats: int = 30, progress=None) -> list[dict]:
     import verl
 
-    from bench.common import paired_ratios, sample_side_by_side
+    from bench.common import paired_ratios, round_ratios, sample_side_by_side
     rows = []
     for batch, length in shapes:
         for dtype in dtypes:
@@ -106,6 +106,7 @@ def run(shapes=SHAPES, dtypes=("float32", "bfloat16"), repeats: int = 30, progre
                 "verl": verl.__version__, "torch": torch.__version__, "compile_s": {"dgpo (plugin)": compile_s},
                 "ms": {k: round(statistics.median(v) * 1e3, 3) for k, v in samples.items()},
                 "ratio_to_vanilla": {k: round(v, 3) for k, v in paired_ratios(samples, BASE).items()},
+                "round_ratios": {"dgpo (plugin)": [round(x, 4) for x in round_ratios(samples, BASE)["dgpo (plugin)"]]},
             })
             if progress is not None:
                 progress(rows[-1])

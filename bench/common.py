@@ -36,9 +36,14 @@ def time_side_by_side(fns: dict[str, Callable[[], object]], repeats: int, warmup
     return {name: statistics.median(s) for name, s in sample_side_by_side(fns, repeats, warmup, device).items()}
 
 
+def round_ratios(samples: dict[str, list[float]], base: str) -> dict[str, list[float]]:
+    """t[name] / t[base] within each round, per candidate."""
+    return {name: [a / b for a, b in zip(s, samples[base])] for name, s in samples.items()}
+
+
 def paired_ratios(samples: dict[str, list[float]], base: str) -> dict[str, float]:
     """Median over rounds of t[name] / t[base] within the same round (robust to load drifting)."""
-    return {name: statistics.median(a / b for a, b in zip(s, samples[base])) for name, s in samples.items()}
+    return {name: statistics.median(r) for name, r in round_ratios(samples, base).items()}
 
 
 def sample_side_by_side(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,

@@ -13,6 +13,14 @@ def _mark(ok: bool) -> str:
     return "meets target" if ok else "**misses target**"
 
 
+def _rounds(row: dict, name: str) -> str:
+    """", in K of N rounds" for a candidate whose per-round ratios the row keeps (older rows do not)."""
+    ratios = row.get("round_ratios", {}).get(name)
+    if not ratios:
+        return ""
+    return f" (ratio <= {TARGETS['loss_ratio']} in {sum(x <= TARGETS['loss_ratio'] for x in ratios)} of {len(ratios)} rounds)"
+
+
 def _table(header: list[str], rows: list[list]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return out + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -48,9 +56,10 @@ def loss_lines(rows: list[dict]) -> list[str]:
         tail = f"; dgpo / memory floor = {r['ms']['dgpo'] / floor:.1f} (target <= 5)" if floor else ""
         bare = r[key].get("dgpo/nocheck-nometrics")
         bare = "" if bare is None else (f" Without value checks and metrics (`dgpo/nocheck-nometrics`): {bare}, "
-                                        f"{_mark(bare <= TARGETS['loss_ratio'])}.")
+                                        f"{_mark(bare <= TARGETS['loss_ratio'])}"
+                                        f"{_rounds(r, 'dgpo/nocheck-nometrics')}.")
         out += ["", f"dgpo / {key.removeprefix('ratio_to_')} = {ratio} (target <= {TARGETS['loss_ratio']}): "
-                    f"{_mark(ratio <= TARGETS['loss_ratio'])}{tail}.{bare}", ""]
+                    f"{_mark(ratio <= TARGETS['loss_ratio'])}{_rounds(r, 'dgpo')}{tail}.{bare}", ""]
     return out
 
 
@@ -70,7 +79,7 @@ def verl_lines(rows: list[dict]) -> list[str]:
                       [[k, r["ms"][k], r["ratio_to_vanilla"][k], r["compile_s"].get(k, "-")] for k in r["ms"]])
         ratio = r["ratio_to_vanilla"]["dgpo (plugin)"]
         out += ["", f"dgpo (plugin) / verl vanilla = {ratio} (target <= {TARGETS['loss_ratio']}): "
-                    f"{_mark(ratio <= TARGETS['loss_ratio'])}.", ""]
+                    f"{_mark(ratio <= TARGETS['loss_ratio'])}{_rounds(r, 'dgpo (plugin)')}.", ""]
     return out
 
 
@@ -224,10 +233,11 @@ NOTES = """## Notes: what was built and tried
   generated conformance suite for every registry method (`dgpo conformance --impl
   dgpo_ref.fast:compiled_only --method M`; logs in docs/results/conformance_fast/) and matches the
   reference to float rounding (tests/test_fast.py). What made it cheaper than plain clipping
-  (2026-12-04; found with `perf record` on the kernel's OpenMP loops, then measured A/B in one
-  process): the region codes are int32, not int8 (inductor's CPU code handles int8 vectors and
-  their masks through slow conversions: the loop classifying tokens took more samples than any
-  other, and dgpo with checks and metrics went from about 1.2 to 0.62 of plain clipping); a bool
+  (2026-12-04; found with `perf record` on the kernel's OpenMP loops, then measured before against
+  after in one process with `python -m bench.ab_loss --base 27411b3`; logs in
+  docs/results/fast_path_speed/): the region codes are int32, not int8 (inductor's CPU code handles
+  int8 vectors and their masks through slow conversions: the loop classifying tokens took more
+  samples than any other); a bool
   mask is used as it is (`mask != 0` on a bool tensor compares as int64); for calls that
   synchronize, the coefficient's log-space form (−sign(A)·exp(log|A| + log V + log w), needed only
   where V overflows) leaves the graph like the value's: a kernel evaluates both sides of a `where`,
