@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.bench_loss import BASE, DTYPES, make_inputs, plain_clip_loss
+from bench.bench_loss import BASE, DTYPES, loss_call, make_inputs, plain_call
 from bench.common import machine, paired_ratios, round_ratios, sample_side_by_side
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,18 +63,10 @@ def main(argv=None) -> int:
         inputs = make_inputs(batch, length, DTYPES[args.dtype], "cpu")
 
         def call(mod, **kw):
-            def once():
-                loss, _ = mod.compiled_only(args.method, **inputs, **kw)
-                loss.backward()
-                inputs["log_prob"].grad = None
-            return once
-
-        def plain():
-            plain_clip_loss(**inputs).backward()
-            inputs["log_prob"].grad = None
+            return loss_call(inputs, mod.compiled_only, args.method, **kw)
 
         bare = dict(check_inputs=False, metrics=False)
-        fns = {BASE: plain, "base": call(base), "current": call(fast),
+        fns = {BASE: plain_call(inputs), "base": call(base), "current": call(fast),
                "base/nocheck-nometrics": call(base, **bare), "current/nocheck-nometrics": call(fast, **bare)}
         for fn in fns.values():  # compile (or load) every graph before the rounds
             fn()

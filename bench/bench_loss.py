@@ -62,18 +62,29 @@ def plain_clip_loss(log_prob, old_log_prob, advantages, response_mask, eps=0.2) 
     return (per_token * mask).sum() / mask.sum().clamp(min=1)
 
 
+def loss_call(inputs: dict, fn, method: str, **kw):
+    """A function running ``fn(method, **inputs, **kw)`` forward + backward once."""
+    def once():
+        loss, _ = fn(method, **inputs, **kw)
+        loss.backward()
+        inputs["log_prob"].grad = None
+    return once
+
+
+def plain_call(inputs: dict):
+    """A function running :func:`plain_clip_loss` forward + backward once."""
+    def once():
+        plain_clip_loss(**inputs).backward()
+        inputs["log_prob"].grad = None
+    return once
+
+
 def candidates(inputs: dict) -> dict:
     """name -> a function running forward + backward once."""
     def fwd_bwd(method: str, fn=policy_loss, **kw):
-        def once():
-            loss, _ = fn(method, **inputs, **kw)
-            loss.backward()
-            inputs["log_prob"].grad = None
-        return once
+        return loss_call(inputs, fn, method, **kw)
 
-    def plain():
-        plain_clip_loss(**inputs).backward()
-        inputs["log_prob"].grad = None
+    plain = plain_call(inputs)
 
     def copy():
         inputs["log_prob"].detach().clone()
